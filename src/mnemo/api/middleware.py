@@ -1,0 +1,236 @@
+"""Pure-ASGI middleware: bearer auth, request-size limit, Idempotency-Key replay."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio.to_thread
+
+from mnemo.store.base import Store
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/v1/health", "/v1/health/", "/latest/health", "/latest/health/"})
+
+
+async def send_json(
+    send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] = ()
+) -> None:  # type: ignore[assignment]
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class AuthMiddleware:
+    """`Authorization: Bearer <key>` or Letta's `X-BARE-PASSWORD: password <key>`."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self._key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        await send_json(send, 401, {"detail": "Unauthorized"}, [(b"www-authenticate", b"Bearer")])
+
+    def _allowed(self, scope: Scope) -> bool:
+        authorization = _header(scope, b"authorization") or ""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._key):
+            return True
+        bare = _header(scope, b"x-bare-password") or ""
+        scheme, _, token = bare.partition(" ")
+        return scheme.lower() == "password" and hmac.compare_digest(
+            token.strip().encode(), self._key
+        )
+
+
+class BodyLimitMiddleware:
+    """Reject bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send, int(declared))
+            return
+        seen = 0
+        too_big = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, too_big
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    too_big = True
+                    raise _TooBig()
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooBig:
+            if not started:
+                await self._reject(send, seen)
+
+    async def _reject(self, send: Send, size: int) -> None:
+        await send_json(
+            send,
+            413,
+            {
+                "detail": f"Request body of {size} bytes is over the limit of {self.max_bytes} "
+                "bytes (max_request_bytes)"
+            },
+        )
+
+
+class _TooBig(Exception):
+    pass
+
+
+class IdempotencyMiddleware:
+    """A POST with `Idempotency-Key` runs once; a retry gets the stored response back."""
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        if not key or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        if len(key) > 255:
+            await send_json(send, 422, {"detail": "Idempotency-Key: at most 255 characters"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        digest = hashlib.sha256()
+        for part in (
+            scope["path"],
+            scope.get("query_string", b"").decode(),
+            body.decode("latin-1"),
+        ):
+            digest.update(part.encode("latin-1", errors="replace") + b"\0")
+        request_hash = digest.hexdigest()
+        scoped_key = f"{scope['path']} {key}"
+        existing = await anyio.to_thread.run_sync(
+            self.store.claim_idempotency_key, scoped_key, request_hash
+        )
+        if existing is not None:
+            await self._replay(send, key, existing, request_hash)
+            return
+
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        status = 500
+        media_type = "application/json"
+        chunks: list[bytes] = []
+
+        async def capture_send(message: Message) -> None:
+            nonlocal status, media_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        media_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        finally:
+            if status < 500:
+                await anyio.to_thread.run_sync(
+                    self.store.complete_idempotency_key,
+                    scoped_key,
+                    status,
+                    b"".join(chunks),
+                    media_type,
+                )
+            else:
+                await anyio.to_thread.run_sync(self.store.release_idempotency_key, scoped_key)
+
+    async def _replay(self, send: Send, key: str, existing: Any, request_hash: str) -> None:
+        if existing.request_hash != request_hash:
+            await send_json(
+                send,
+                422,
+                {"detail": f"Idempotency-Key {key!r} was already used with a different request"},
+            )
+            return
+        if not existing.complete:
+            await send_json(
+                send,
+                409,
+                {"detail": f"A request with Idempotency-Key {key!r} is still in progress"},
+                [(b"retry-after", b"1")],
+            )
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": existing.status_code,
+                "headers": [
+                    (b"content-type", existing.media_type.encode("latin-1")),
+                    (b"content-length", str(len(existing.body)).encode()),
+                    (b"idempotent-replayed", b"true"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": existing.body})
+
+
+__all__ = ["AuthMiddleware", "BodyLimitMiddleware", "IdempotencyMiddleware"]

@@ -1,0 +1,113 @@
+"""Request bodies. Unknown fields are ignored, as Letta does; every field is typed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class BlockCreate(Body):
+    label: str
+    value: str | None
+    limit: int | None = None
+    description: str | None = None
+    read_only: bool = False
+    metadata: dict[str, Any] | None = None
+    tags: list[str] | None = None
+
+
+class BlockUpdate(Body):
+    label: str | None = None
+    value: str | None = None
+    limit: int | None = None
+    description: str | None = None
+    read_only: bool | None = None
+    metadata: dict[str, Any] | None = None
+    tags: list[str] | None = None
+
+
+class AgentCreate(Body):
+    name: str | None = None
+    description: str | None = None
+    system: str | None = None
+    agent_type: str | None = None
+    model: str | None = None
+    embedding: str | None = None
+    embedding_config: dict[str, Any] | None = None
+    memory_blocks: list[BlockCreate] | None = None
+    block_ids: list[str] | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    timezone: str | None = None
+
+
+class AgentUpdate(Body):
+    name: str | None = None
+    description: str | None = None
+    system: str | None = None
+    agent_type: str | None = None
+    model: str | None = None
+    embedding: str | None = None
+    block_ids: list[str] | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    timezone: str | None = None
+
+
+class PassageCreate(Body):
+    text: str
+    tags: list[str] | None = None
+    created_at: datetime | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="mnemo extension: stored and filterable"
+    )
+
+
+class PassageSearch(Body):
+    query: str | None = None
+    agent_id: str | None = None
+    archive_id: str | None = None
+    tags: list[str] | None = None
+    tag_match_mode: Literal["any", "all"] = "any"
+    limit: int = Field(default=50, ge=1, le=100)
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    mode: Literal["hybrid", "lexical", "vector"] = "hybrid"
+    metadata: dict[str, Any] | None = None
+
+
+class BlockAppend(Body):
+    text: str
+    separator: str = "\n"
+
+
+class MessageIn(Body):
+    message_type: str | None = None
+    role: Literal["system", "user", "assistant", "tool"] | None = None
+    content: str | list[dict[str, Any]]
+    created_at: datetime | None = None
+    conversation_id: str | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    is_err: bool = False
+    metadata: dict[str, Any] | None = None
+
+
+class MessagesImport(Body):
+    messages: list[MessageIn]
+
+
+class MessageSearch(Body):
+    query: str
+    agent_id: str | None = None
+    conversation_id: str | None = None
+    search_mode: str | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+    start_date: datetime | None = None
+    end_date: datetime | None = None

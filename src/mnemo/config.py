@@ -1,0 +1,104 @@
+"""Server settings: defaults, then the config file, then environment variables.
+
+The config file is TOML at `$MNEMO_CONFIG` or `<user config dir>/mnemo/config.toml`; its keys are
+the field names below (e.g. `port = 8300`, `api_key = "..."`). Environment variables are the field
+names upper-cased with a `MNEMO_` prefix (`MNEMO_PORT`, `MNEMO_API_KEY`, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from mnemo.errors import InvalidInput
+
+DEFAULT_EMBEDDING = "mnemo/all-MiniLM-L6-v2"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("mnemo", appauthor=False))
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("MNEMO_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return Path(platformdirs.user_config_dir("mnemo", appauthor=False)) / "config.toml"
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8283
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str = ""
+    api_key: str = ""
+    # Every limit is explicit and enforced server-side.
+    max_passage_chars: int = 1_000_000
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_page_size: int = 1000
+    max_top_k: int = 1000
+    default_block_limit: int = 100_000
+    # Embeddings: the local model is always available; an OpenAI-compatible endpoint is optional.
+    default_embedding: str = DEFAULT_EMBEDDING
+    openai_base_url: str = ""
+    openai_api_key: str = ""
+    openai_embedding_models: str = "text-embedding-3-small"
+    embedding_threads: int = 0
+    query_cache_size: int = 2048
+    # Hybrid retrieval: weights of the lexical (BM25) and vector ranks, chosen by bench/locomo.py.
+    lexical_weight: float = 0.7
+    vector_weight: float = 0.3
+    rrf_k: int = 60
+    log_level: str = "info"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "mnemo.sqlite3"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Defaults < config file < environment < explicit overrides (e.g. CLI flags)."""
+        values: dict[str, Any] = {}
+        path = config_path()
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text())
+            except tomllib.TOMLDecodeError as exc:
+                raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
+            values.update(data.get("server", data))
+        for f in dataclasses.fields(cls):
+            env = os.environ.get(f"MNEMO_{f.name.upper()}")
+            if env is not None and env != "":
+                values[f.name] = env
+        if "api_key" not in values and os.environ.get("LETTA_SERVER_PASSWORD"):
+            values["api_key"] = os.environ["LETTA_SERVER_PASSWORD"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce(values))
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in types:
+            continue  # unknown keys belong to other parts of mnemo (hooks, installer)
+        kind = types[name]
+        try:
+            if kind == "int":
+                out[name] = int(raw)
+            elif kind == "float":
+                out[name] = float(raw)
+            elif kind == "Path":
+                out[name] = Path(raw).expanduser()
+            else:
+                out[name] = str(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
+    return out

@@ -1,0 +1,551 @@
+"""Every memory rule lives here: ids, defaults, limits, redaction, shared blocks, search fusion,
+export/import. The API, the MCP server and the CLI call this; stores only persist."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from mnemo import agent_file
+from mnemo.config import Settings
+from mnemo.embed import EmbedderRegistry
+from mnemo.errors import InvalidInput, LimitExceeded, NotFound, TooLarge
+from mnemo.models import (
+    MESSAGE_TYPES,
+    Agent,
+    Block,
+    Message,
+    NewBlock,
+    NewMessage,
+    NewPassage,
+    Passage,
+    Scored,
+    new_id,
+    to_utc,
+    utcnow,
+)
+from mnemo.redact import redact, redact_value
+from mnemo.store.base import AgentFilter, BlockFilter, MessageFilter, Page, PassageFilter, Store
+
+SearchMode = Literal["hybrid", "lexical", "vector"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "lexical", "vector")
+MIN_CANDIDATES = 50  # per ranker, before fusion
+
+
+class MemoryService:
+    def __init__(self, store: Store, embedders: EmbedderRegistry, settings: Settings) -> None:
+        self.store = store
+        self.embedders = embedders
+        self.settings = settings
+        self._redactions = 0
+        self._redactions_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ redaction
+
+    @property
+    def redactions(self) -> int:
+        """Secrets replaced since the server started."""
+        return self._redactions
+
+    def _clean(self, text: str) -> str:
+        clean, count = redact(text)
+        self._count(count)
+        return clean
+
+    def _clean_data(self, value: Any) -> Any:
+        clean, count = redact_value(value)
+        self._count(count)
+        return clean
+
+    def _count(self, count: int) -> None:
+        if count:
+            with self._redactions_lock:
+                self._redactions += count
+
+    # ------------------------------------------------------------------ agents
+
+    def create_agent(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        system: str | None = None,
+        agent_type: str | None = None,
+        model: str | None = None,
+        embedding: str | None = None,
+        tags: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        timezone: str | None = None,
+        memory_blocks: Sequence[NewBlock] = (),
+        block_ids: Sequence[str] = (),
+    ) -> Agent:
+        agent = Agent(
+            id=new_id("agent"),
+            name=_check_name(name) if name is not None else f"agent-{secrets.token_hex(4)}",
+            description=description,
+            system=system or "",
+            agent_type=agent_type or "letta_v1_agent",
+            model=model,
+            embedding=self.embedders.check(embedding or self.embedders.default_handle),
+            tags=list(dict.fromkeys(tags)),
+            metadata=self._clean_data(metadata or {}),
+            timezone=timezone or "UTC",
+        )
+        labels = [b.label for b in memory_blocks]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise InvalidInput(f"memory_blocks: duplicate label(s) {', '.join(duplicates)}")
+        blocks = [self._new_block(b, owner=agent.id) for b in memory_blocks]
+        for block_id in block_ids:
+            if self.store.get_block(block_id) is None:
+                raise NotFound(f"Block {block_id!r} not found (block_ids)")
+        self.store.create_agent(agent, blocks, list(dict.fromkeys(block_ids)))
+        return agent
+
+    def get_agent(self, agent_id: str) -> Agent:
+        agent = self.store.get_agent(agent_id)
+        if agent is None:
+            raise NotFound(f"Agent {agent_id!r} not found")
+        return agent
+
+    def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
+        return self.store.list_agents(filters, self._page(page))
+
+    def update_agent(self, agent_id: str, changes: dict[str, Any]) -> Agent:
+        agent = self.get_agent(agent_id)
+        if changes.get("name") is not None:
+            agent.name = _check_name(changes["name"])
+        if changes.get("embedding") is not None:
+            agent.embedding = self.embedders.check(changes["embedding"])
+        if changes.get("metadata") is not None:
+            agent.metadata = self._clean_data(changes["metadata"])
+        if changes.get("tags") is not None:
+            agent.tags = list(dict.fromkeys(changes["tags"]))
+        for name in ("description", "system", "agent_type", "model", "timezone"):
+            if changes.get(name) is not None:
+                setattr(agent, name, changes[name])
+        agent.updated_at = utcnow()
+        self.store.update_agent(agent)
+        if changes.get("block_ids") is not None:
+            self._replace_blocks(agent.id, changes["block_ids"])
+        return agent
+
+    def _replace_blocks(self, agent_id: str, block_ids: Sequence[str]) -> None:
+        wanted = list(dict.fromkeys(block_ids))
+        for block_id in wanted:
+            if self.store.get_block(block_id) is None:
+                raise NotFound(f"Block {block_id!r} not found (block_ids)")
+        for block in self.store.agent_blocks(agent_id):
+            if block.id not in wanted:
+                self.store.detach_block(agent_id, block.id)
+        for block_id in wanted:
+            self.store.attach_block(agent_id, block_id)
+
+    def delete_agent(self, agent_id: str) -> None:
+        if not self.store.delete_agent(agent_id):
+            raise NotFound(f"Agent {agent_id!r} not found")
+
+    # ------------------------------------------------------------------ blocks
+
+    def _new_block(self, spec: NewBlock, owner: str | None = None) -> Block:
+        label = (spec.label or "").strip()
+        if not label:
+            raise InvalidInput("label: must not be empty")
+        limit = spec.limit if spec.limit is not None else self.settings.default_block_limit
+        if limit <= 0:
+            raise InvalidInput(f"limit: must be a positive number of characters, got {limit}")
+        value = self._clean((spec.value or "").replace("\x00", ""))
+        _check_limit(value, limit)
+        return Block(
+            id=new_id("block"),
+            label=label,
+            value=value,
+            limit=limit,
+            description=self._clean(spec.description) if spec.description else spec.description,
+            read_only=spec.read_only,
+            metadata=self._clean_data(spec.metadata or {}),
+            tags=list(dict.fromkeys(spec.tags or [])),
+            owner_agent_id=owner,
+        )
+
+    def create_block(self, spec: NewBlock) -> Block:
+        block = self._new_block(spec)
+        self.store.create_block(block)
+        return block
+
+    def get_block(self, block_id: str) -> Block:
+        block = self.store.get_block(block_id)
+        if block is None:
+            raise NotFound(f"Block {block_id!r} not found")
+        return block
+
+    def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
+        return self.store.list_blocks(filters, self._page(page))
+
+    def update_block(self, block_id: str, changes: dict[str, Any]) -> Block:
+        updated = self.store.modify_block(block_id, lambda block: self._changed(block, changes))
+        if updated is None:
+            raise NotFound(f"Block {block_id!r} not found")
+        return updated
+
+    def _changed(self, block: Block, changes: dict[str, Any]) -> Block:
+        """A block with the non-null `changes` applied, every limit rule checked."""
+        new = dataclasses.replace(block, updated_at=utcnow())
+        if changes.get("label") is not None:
+            new.label = changes["label"].strip()
+            if not new.label:
+                raise InvalidInput("label: must not be empty")
+        if changes.get("limit") is not None:
+            if changes["limit"] <= 0:
+                raise InvalidInput(f"limit: must be positive, got {changes['limit']}")
+            new.limit = changes["limit"]
+        if changes.get("value") is not None:
+            new.value = self._clean(changes["value"].replace("\x00", ""))
+        elif len(new.value) > new.limit:
+            raise LimitExceeded(
+                f"Limit ({new.limit}) cannot be less than current value length "
+                f"({len(new.value)} characters)"
+            )
+        _check_limit(new.value, new.limit)
+        if changes.get("description") is not None:
+            new.description = self._clean(changes["description"])
+        if changes.get("read_only") is not None:
+            new.read_only = bool(changes["read_only"])
+        if changes.get("metadata") is not None:
+            new.metadata = self._clean_data(changes["metadata"])
+        if changes.get("tags") is not None:
+            new.tags = list(dict.fromkeys(changes["tags"]))
+        return new
+
+    def delete_block(self, block_id: str) -> None:
+        if not self.store.delete_block(block_id):
+            raise NotFound(f"Block {block_id!r} not found")
+
+    def agent_blocks(self, agent_id: str) -> list[Block]:
+        self.get_agent(agent_id)
+        return self.store.agent_blocks(agent_id)
+
+    def list_agent_blocks(self, agent_id: str, page: Page) -> list[Block]:
+        """Core blocks of an agent, paged in memory (an agent has a handful)."""
+        blocks = self.agent_blocks(agent_id)
+        blocks.sort(key=lambda b: b.created_at, reverse=not page.ascending)
+        return _page_in_memory(blocks, page, "block")
+
+    def get_agent_block(self, agent_id: str, label: str) -> Block:
+        for block in self.agent_blocks(agent_id):
+            if block.label == label:
+                return block
+        raise NotFound(f"No block with label {label!r} found for agent {agent_id!r}")
+
+    def update_agent_block(self, agent_id: str, label: str, changes: dict[str, Any]) -> Block:
+        block = self.get_agent_block(agent_id, label)
+        return self.update_block(block.id, changes)
+
+    def append_to_block(
+        self, agent_id: str, label: str, text: str, separator: str = "\n"
+    ) -> tuple[Block, int]:
+        """Append atomically; drop the oldest characters (whole lines where possible) to fit.
+
+        Returns the block and how many characters were trimmed from its start.
+        """
+        block = self.get_agent_block(agent_id, label)
+        addition = self._clean(text.replace("\x00", ""))
+        trimmed = 0
+
+        def append(current: Block) -> Block:
+            nonlocal trimmed
+            if len(addition) > current.limit:
+                raise LimitExceeded(
+                    f"Appended text is {len(addition)} characters; block {label!r} holds at most "
+                    f"{current.limit} characters"
+                )
+            value = current.value + separator + addition if current.value else addition
+            trimmed = 0
+            if len(value) > current.limit:
+                cut = len(value) - current.limit
+                newline = value.find("\n", cut)
+                # Cut at the next line start when that still leaves the new text whole.
+                if newline != -1 and newline + 1 <= len(value) - len(addition):
+                    cut = newline + 1
+                trimmed = cut
+                value = value[cut:]
+            return dataclasses.replace(current, value=value, updated_at=utcnow())
+
+        updated = self.store.modify_block(block.id, append)
+        if updated is None:
+            raise NotFound(f"Block {block.id!r} not found")
+        return updated, trimmed
+
+    def attach_block(self, agent_id: str, block_id: str) -> Agent:
+        agent = self.get_agent(agent_id)
+        self.get_block(block_id)
+        self.store.attach_block(agent_id, block_id)
+        return agent
+
+    def detach_block(self, agent_id: str, block_id: str) -> Agent:
+        agent = self.get_agent(agent_id)
+        if not self.store.detach_block(agent_id, block_id):
+            raise NotFound(f"Block {block_id!r} is not attached to agent {agent_id!r}")
+        return agent
+
+    def block_agents(self, block_id: str, page: Page) -> list[Agent]:
+        self.get_block(block_id)
+        return self.store.block_agents(block_id, self._page(page))
+
+    # ------------------------------------------------------------------ passages
+
+    def add_passages(self, agent_id: str, items: Sequence[NewPassage]) -> list[Passage]:
+        agent = self.get_agent(agent_id)
+        passages = [self._new_passage(agent, item) for item in items]
+        vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
+        self.store.insert_passages(passages, vectors)
+        return passages
+
+    def _new_passage(self, agent: Agent, item: NewPassage) -> Passage:
+        text = item.text or ""
+        if not text.strip():
+            raise InvalidInput("text: must not be empty")
+        if len(text) > self.settings.max_passage_chars:
+            raise TooLarge(
+                f"text: {len(text)} characters is over the limit of "
+                f"{self.settings.max_passage_chars} characters per passage (max_passage_chars)"
+            )
+        now = utcnow()
+        return Passage(
+            id=new_id("passage"),
+            agent_id=agent.id,
+            text=self._clean(text.replace("\x00", "")),
+            embedding_handle=agent.embedding,
+            tags=list(dict.fromkeys(item.tags or [])),
+            metadata=self._clean_data(item.metadata or {}),
+            created_at=to_utc(item.created_at) if item.created_at else now,
+            updated_at=now,
+        )
+
+    def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
+        return self.store.list_passages(filters, self._page(page))
+
+    def delete_passage(self, passage_id: str) -> None:
+        if not self.store.delete_passage(passage_id):
+            raise NotFound(f"Passage {passage_id!r} not found")
+
+    def search_passages(
+        self,
+        query: str,
+        filters: PassageFilter,
+        top_k: int,
+        mode: SearchMode = "hybrid",
+        embedding: str | None = None,
+    ) -> list[Scored]:
+        """Rank passages that pass `filters` by weighted reciprocal-rank fusion of BM25 and
+        cosine ranks. No relevance threshold: callers that inject context apply their own."""
+        if mode not in SEARCH_MODES:
+            raise InvalidInput(f"mode: must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+        if top_k < 1 or top_k > self.settings.max_top_k:
+            raise InvalidInput(f"top_k: must be between 1 and {self.settings.max_top_k}")
+        if not query.strip():
+            return []
+        depth = max(MIN_CANDIDATES, 4 * top_k)
+        rankings: list[tuple[float, list[tuple[str, float]]]] = []
+        if mode in ("hybrid", "lexical"):
+            rankings.append(
+                (self.settings.lexical_weight, self.store.lexical_search(query, filters, depth))
+            )
+        if mode in ("hybrid", "vector"):
+            handle = embedding or self.embedders.default_handle
+            vector = self.embedders.embed_query(handle, query)
+            rankings.append(
+                (
+                    self.settings.vector_weight,
+                    self.store.vector_search(vector, handle, filters, depth),
+                )
+            )
+        fused = fuse_ranks(rankings, self.settings.rrf_k)[:top_k]
+        by_id = {p.id: p for p in self.store.get_passages([pid for pid, _ in fused])}
+        return [Scored(by_id[pid], score) for pid, score in fused if pid in by_id]
+
+    # ------------------------------------------------------------------ messages (recall)
+
+    def add_messages(self, agent_id: str, items: Sequence[NewMessage]) -> list[Message]:
+        self.get_agent(agent_id)
+        messages = []
+        now = utcnow()
+        for position, item in enumerate(items):
+            if item.message_type not in MESSAGE_TYPES:
+                raise InvalidInput(
+                    f"messages[{position}].message_type: must be one of "
+                    f"{', '.join(MESSAGE_TYPES)}, got {item.message_type!r}"
+                )
+            if len(item.content) > self.settings.max_passage_chars:
+                raise TooLarge(
+                    f"messages[{position}].content: {len(item.content)} characters is over the "
+                    f"limit of {self.settings.max_passage_chars} (max_passage_chars)"
+                )
+            messages.append(
+                Message(
+                    id=new_id("message"),
+                    agent_id=agent_id,
+                    message_type=item.message_type,
+                    content=self._clean(item.content.replace("\x00", "")),
+                    conversation_id=item.conversation_id,
+                    tool_name=item.tool_name,
+                    tool_call_id=item.tool_call_id,
+                    is_err=item.is_err,
+                    metadata=self._clean_data(item.metadata or {}),
+                    created_at=to_utc(item.created_at) if item.created_at else now,
+                )
+            )
+        self.store.insert_messages(messages)
+        return messages
+
+    def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
+        return self.store.list_messages(filters, self._page(page))
+
+    def search_messages(
+        self, query: str, filters: MessageFilter, limit: int
+    ) -> list[tuple[Message, float]]:
+        if limit < 1 or limit > self.settings.max_top_k:
+            raise InvalidInput(f"limit: must be between 1 and {self.settings.max_top_k}")
+        if not query.strip():
+            return []
+        return self.store.search_messages(query, filters, limit)
+
+    # ------------------------------------------------------------------ export / import
+
+    def export_agent(self, agent_id: str, include_messages: bool = True) -> dict[str, Any]:
+        agent = self.get_agent(agent_id)
+        blocks = self.store.agent_blocks(agent_id)
+        messages = (
+            _drain(lambda page: self.store.list_messages(MessageFilter([agent_id]), page))
+            if include_messages
+            else []
+        )
+        passages = _drain(lambda page: self.store.list_passages(PassageFilter([agent_id]), page))
+        return agent_file.dump(agent, blocks, messages, passages, self.embedding_config(agent))
+
+    def import_agent_file(
+        self,
+        data: Any,
+        *,
+        name: str | None = None,
+        append_copy_suffix: bool = True,
+        strip_messages: bool = False,
+        embedding: str | None = None,
+    ) -> list[str]:
+        parsed = agent_file.load(data)
+        if embedding:
+            self.embedders.check(embedding)
+        block_ids: dict[str, str] = {}
+        created: list[str] = []
+        for spec in parsed.agents:
+            agent_name = name or spec.name
+            if not name and append_copy_suffix:
+                agent_name = f"{agent_name}_copy"
+            agent = self.create_agent(
+                name=agent_name,
+                description=spec.description,
+                system=spec.system,
+                agent_type=spec.agent_type,
+                model=spec.model,
+                embedding=embedding or self._known_or_default(spec.embedding),
+                tags=spec.tags,
+                metadata=spec.metadata,
+                timezone=spec.timezone,
+            )
+            for file_block_id in spec.block_ids:
+                if file_block_id not in block_ids:
+                    block_spec = parsed.blocks.get(file_block_id)
+                    if block_spec is None:
+                        raise InvalidInput(f"agent file: block {file_block_id!r} is not defined")
+                    block = self._new_block(block_spec, owner=agent.id)
+                    self.store.create_block(block)
+                    block_ids[file_block_id] = block.id
+                self.store.attach_block(agent.id, block_ids[file_block_id])
+            if not strip_messages and spec.messages:
+                self.add_messages(agent.id, spec.messages)
+            for start in range(0, len(spec.passages), 256):
+                self.add_passages(agent.id, spec.passages[start : start + 256])
+            created.append(agent.id)
+        return created
+
+    def _known_or_default(self, handle: str | None) -> str:
+        return handle if handle in self.embedders.handles else self.embedders.default_handle
+
+    def embedding_config(self, agent: Agent) -> dict[str, Any]:
+        provider, _, model = agent.embedding.partition("/")
+        dim = 384 if agent.embedding == self.embedders.default_handle else None
+        return {
+            "handle": agent.embedding,
+            "embedding_endpoint_type": "openai" if provider == "openai" else "local",
+            "embedding_model": model or agent.embedding,
+            "embedding_dim": dim,
+            "embedding_chunk_size": 300,
+        }
+
+    # ------------------------------------------------------------------ helpers
+
+    def _page(self, page: Page) -> Page:
+        if page.limit < 1 or page.limit > self.settings.max_page_size:
+            raise InvalidInput(f"limit: must be between 1 and {self.settings.max_page_size}")
+        return page
+
+
+def fuse_ranks(
+    rankings: Iterable[tuple[float, list[tuple[str, float]]]], k: int
+) -> list[tuple[str, float]]:
+    """Weighted reciprocal-rank fusion: sum of weight / (k + rank) over the rankers."""
+    scores: dict[str, float] = {}
+    for weight, ranked in rankings:
+        for rank, (item_id, _score) in enumerate(ranked, start=1):
+            scores[item_id] = scores.get(item_id, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def _check_name(name: str) -> str:
+    clean = name.strip()
+    if not clean:
+        raise InvalidInput("name: must not be empty")
+    if len(clean) > 200:
+        raise InvalidInput(f"name: at most 200 characters, got {len(clean)}")
+    if any(ord(ch) < 32 for ch in clean):
+        raise InvalidInput("name: must not contain control characters")
+    return clean
+
+
+def _check_limit(value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise LimitExceeded(
+            f"Edit failed: Exceeds {limit} character limit (requested {len(value)}). "
+            f"Value length ({len(value)} characters) exceeds block limit ({limit} characters)"
+        )
+
+
+def _page_in_memory(items: list[Any], page: Page, what: str) -> list[Any]:
+    ids = [item.id for item in items]
+    start, end = 0, len(items)
+    if page.after:
+        if page.after not in ids:
+            raise NotFound(f"No {what} found with id {page.after!r} (pagination cursor)")
+        start = ids.index(page.after) + 1
+    if page.before:
+        if page.before not in ids:
+            raise NotFound(f"No {what} found with id {page.before!r} (pagination cursor)")
+        end = ids.index(page.before)
+        if not page.after:
+            return items[max(start, end - page.limit) : end]
+    return items[start:end][: page.limit]
+
+
+def _drain(fetch: Any, batch: int = 500) -> list[Any]:
+    """Every item of a paged store listing, oldest first."""
+    items: list[Any] = []
+    after = None
+    while True:
+        page = fetch(Page(limit=batch, after=after, ascending=True))
+        items.extend(page)
+        if len(page) < batch:
+            return items
+        after = page[-1].id

@@ -1,0 +1,140 @@
+"""The storage protocol. SQLite (embedded default) and PostgreSQL implement it; the contract
+tests in tests/store/ run against every backend.
+
+Stores know nothing about rules (limits, redaction, ranking): they persist and retrieve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from mnemo.models import Agent, Block, Message, Passage
+
+
+@dataclass
+class Page:
+    """Cursor pagination: items strictly after/before the item with that id, in sort order."""
+
+    limit: int = 50
+    after: str | None = None
+    before: str | None = None
+    ascending: bool = False
+
+
+@dataclass
+class AgentFilter:
+    name: str | None = None
+    query_text: str | None = None
+    tags: list[str] = field(default_factory=list)
+    match_all_tags: bool = False
+
+
+@dataclass
+class BlockFilter:
+    label: str | None = None
+    label_search: str | None = None
+    value_search: str | None = None
+    description_search: str | None = None
+    tags: list[str] = field(default_factory=list)
+    match_all_tags: bool = False
+
+
+@dataclass
+class PassageFilter:
+    """Filters applied before ranking, so top_k hits come back when that many match."""
+
+    agent_ids: list[str] | None = None  # None = every agent
+    tags: list[str] = field(default_factory=list)
+    match_all_tags: bool = False
+    start: datetime | None = None
+    end: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # equality on top-level keys
+    contains: str | None = None  # case-insensitive substring
+
+
+@dataclass
+class MessageFilter:
+    agent_ids: list[str] | None = None
+    conversation_id: str | None = None
+    message_types: list[str] = field(default_factory=list)
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass
+class IdempotentResponse:
+    request_hash: str
+    status_code: int
+    body: bytes
+    media_type: str
+    complete: bool
+
+
+class Store(Protocol):
+    # lifecycle
+    def close(self) -> None: ...
+    def healthy(self) -> bool: ...
+
+    # agents
+    def create_agent(
+        self, agent: Agent, new_blocks: Sequence[Block], block_ids: Sequence[str]
+    ) -> None: ...
+    def get_agent(self, agent_id: str) -> Agent | None: ...
+    def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]: ...
+    def update_agent(self, agent: Agent) -> None: ...
+    def delete_agent(self, agent_id: str) -> bool: ...
+
+    # blocks
+    def create_block(self, block: Block) -> None: ...
+    def get_block(self, block_id: str) -> Block | None: ...
+    def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]: ...
+    def modify_block(self, block_id: str, change: Callable[[Block], Block]) -> Block | None:
+        """Read, change and write one block in a single transaction (no lost updates)."""
+        ...
+
+    def delete_block(self, block_id: str) -> bool: ...
+    def agent_blocks(self, agent_id: str) -> list[Block]: ...
+    def attach_block(self, agent_id: str, block_id: str) -> None: ...
+    def detach_block(self, agent_id: str, block_id: str) -> bool: ...
+    def block_agents(self, block_id: str, page: Page) -> list[Agent]: ...
+
+    # passages
+    def insert_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None: ...
+    def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]: ...
+    def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]: ...
+    def delete_passage(self, passage_id: str) -> bool: ...
+    def lexical_search(
+        self, query: str, filters: PassageFilter, limit: int
+    ) -> list[tuple[str, float]]:
+        """(passage id, BM25 score, higher is better) for an FTS query string."""
+        ...
+
+    def vector_search(
+        self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
+    ) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) among passages embedded with `handle`."""
+        ...
+
+    def count_passages(self, agent_id: str | None = None) -> int: ...
+
+    # messages (recall memory)
+    def insert_messages(self, messages: Sequence[Message]) -> None: ...
+    def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]: ...
+    def search_messages(
+        self, query: str, filters: MessageFilter, limit: int
+    ) -> list[tuple[Message, float]]: ...
+
+    # idempotency keys
+    def claim_idempotency_key(self, key: str, request_hash: str) -> IdempotentResponse | None:
+        """Record a new key as in progress (returns None), or return what is stored for it."""
+        ...
+
+    def complete_idempotency_key(
+        self, key: str, status_code: int, body: bytes, media_type: str
+    ) -> None: ...
+    def release_idempotency_key(self, key: str) -> None: ...

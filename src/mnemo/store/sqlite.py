@@ -1,0 +1,791 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+- One writer connection behind a lock, commits with synchronous=FULL (an acknowledged write
+  survives a crash of the process or the machine); readers use a connection per thread.
+- Full-text search is FTS5 with BM25 (porter stemming); vector search is an exact dot product
+  over an in-memory matrix per (agent, embedding handle), kept in step with the table by a
+  per-agent version counter that triggers bump on every passage insert and delete.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnemo.errors import Conflict, NotFound
+from mnemo.models import Agent, Block, Message, Passage, format_time, parse_time, utcnow
+from mnemo.store import sqlite_migrations
+from mnemo.store.base import (
+    AgentFilter,
+    BlockFilter,
+    IdempotentResponse,
+    MessageFilter,
+    Page,
+    PassageFilter,
+)
+from mnemo.store.vector_index import VectorIndex
+from mnemo.text import query_terms
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._indexes: dict[tuple[str, str], VectorIndex] = {}
+        self._indexes_lock = threading.Lock()
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.execute("PRAGMA synchronous=FULL")
+        with self._write_lock:
+            sqlite_migrations.apply(self._writer)
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for multi-statement reads."""
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+
+    def healthy(self) -> bool:
+        try:
+            self._reader().execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ pagination
+
+    def _paged(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        alias: str,
+        select: str,
+        where: list[str],
+        params: list[Any],
+        page: Page,
+        what: str,
+    ) -> list[sqlite3.Row]:
+        """Rows in (created_at, seq) order relative to an `after`/`before` cursor id."""
+        where = list(where)
+        params = list(params)
+        ascending = page.ascending
+        flip = False
+        for cursor, is_after in ((page.after, True), (page.before, False)):
+            if not cursor:
+                continue
+            row = conn.execute(
+                f"SELECT created_at, seq FROM {table} WHERE id = ?", (cursor,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"No {what} found with id {cursor!r} (pagination cursor)")
+            # "after" means later in the sort order: greater when ascending, smaller when not.
+            greater = is_after == ascending
+            op = ">" if greater else "<"
+            where.append(f"({alias}.created_at, {alias}.seq) {op} (?, ?)")
+            params.extend([row["created_at"], row["seq"]])
+        if page.before and not page.after:
+            flip = True  # take the items nearest the cursor, then restore the order
+        direction = "ASC" if ascending != flip else "DESC"
+        sql = f"{select} {'WHERE ' + ' AND '.join(where) if where else ''} "
+        sql += f"ORDER BY {alias}.created_at {direction}, {alias}.seq {direction} LIMIT ?"
+        rows = conn.execute(sql, [*params, page.limit]).fetchall()
+        return rows[::-1] if flip else rows
+
+    # ------------------------------------------------------------------ agents
+
+    def create_agent(
+        self, agent: Agent, new_blocks: Sequence[Block], block_ids: Sequence[str]
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO agents (id, name, description, system, agent_type, model, embedding,"
+                " tags, metadata, timezone, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    agent.id,
+                    agent.name,
+                    agent.description,
+                    agent.system,
+                    agent.agent_type,
+                    agent.model,
+                    agent.embedding,
+                    json.dumps(agent.tags),
+                    json.dumps(agent.metadata),
+                    agent.timezone,
+                    format_time(agent.created_at),
+                    format_time(agent.updated_at),
+                ),
+            )
+            for block in new_blocks:
+                self._insert_block(conn, block)
+            for block in new_blocks:
+                self._attach(conn, agent.id, block.id)
+            for block_id in block_ids:
+                self._attach(conn, agent.id, block_id)
+
+    def get_agent(self, agent_id: str) -> Agent | None:
+        row = self._reader().execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        return _agent(row) if row else None
+
+    def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
+        where: list[str] = []
+        params: list[Any] = []
+        if filters.name is not None:
+            where.append("a.name = ?")
+            params.append(filters.name)
+        if filters.query_text:
+            where.append("instr(lower(a.name), lower(?)) > 0")
+            params.append(filters.query_text)
+        _tag_clause(where, params, "a.tags", filters.tags, filters.match_all_tags)
+        with self._read() as conn:
+            rows = self._paged(
+                conn, "agents", "a", "SELECT a.* FROM agents a", where, params, page, "agent"
+            )
+        return [_agent(row) for row in rows]
+
+    def update_agent(self, agent: Agent) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE agents SET name = ?, description = ?, system = ?, agent_type = ?,"
+                " model = ?,"
+                " embedding = ?, tags = ?, metadata = ?, timezone = ?, updated_at = ? WHERE id = ?",
+                (
+                    agent.name,
+                    agent.description,
+                    agent.system,
+                    agent.agent_type,
+                    agent.model,
+                    agent.embedding,
+                    json.dumps(agent.tags),
+                    json.dumps(agent.metadata),
+                    agent.timezone,
+                    format_time(agent.updated_at),
+                    agent.id,
+                ),
+            )
+
+    def delete_agent(self, agent_id: str) -> bool:
+        with self._write() as conn:
+            # Blocks the agent created and no one else uses go with it; shared ones stay.
+            conn.execute(
+                "DELETE FROM blocks WHERE owner_agent_id = ? AND id NOT IN"
+                " (SELECT block_id FROM agent_blocks WHERE agent_id != ?)",
+                (agent_id, agent_id),
+            )
+            conn.execute("DELETE FROM passages WHERE agent_id = ?", (agent_id,))
+            conn.execute("DELETE FROM messages WHERE agent_id = ?", (agent_id,))
+            conn.execute("DELETE FROM passage_versions WHERE agent_id = ?", (agent_id,))
+            deleted = conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,)).rowcount
+        self._drop_indexes(agent_id)
+        return deleted > 0
+
+    # ------------------------------------------------------------------ blocks
+
+    def _insert_block(self, conn: sqlite3.Connection, block: Block) -> None:
+        conn.execute(
+            "INSERT INTO blocks (id, label, value, char_limit, description, read_only, metadata,"
+            " tags, owner_agent_id, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                block.id,
+                block.label,
+                block.value,
+                block.limit,
+                block.description,
+                int(block.read_only),
+                json.dumps(block.metadata),
+                json.dumps(block.tags),
+                block.owner_agent_id,
+                format_time(block.created_at),
+                format_time(block.updated_at),
+            ),
+        )
+
+    def create_block(self, block: Block) -> None:
+        with self._write() as conn:
+            self._insert_block(conn, block)
+
+    def get_block(self, block_id: str) -> Block | None:
+        row = self._reader().execute("SELECT * FROM blocks WHERE id = ?", (block_id,)).fetchone()
+        return _block(row) if row else None
+
+    def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
+        where: list[str] = []
+        params: list[Any] = []
+        if filters.label is not None:
+            where.append("b.label = ?")
+            params.append(filters.label)
+        for column, needle in (
+            ("label", filters.label_search),
+            ("value", filters.value_search),
+            ("description", filters.description_search),
+        ):
+            if needle:
+                where.append(f"instr(lower(coalesce(b.{column}, '')), lower(?)) > 0")
+                params.append(needle)
+        _tag_clause(where, params, "b.tags", filters.tags, filters.match_all_tags)
+        with self._read() as conn:
+            rows = self._paged(
+                conn, "blocks", "b", "SELECT b.* FROM blocks b", where, params, page, "block"
+            )
+        return [_block(row) for row in rows]
+
+    def modify_block(self, block_id: str, change: Callable[[Block], Block]) -> Block | None:
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM blocks WHERE id = ?", (block_id,)).fetchone()
+            if row is None:
+                return None
+            before = _block(row)
+            after = change(before)
+            if after.label != before.label:
+                self._check_label_free(conn, block_id, after.label)
+            conn.execute(
+                "UPDATE blocks SET label = ?, value = ?, char_limit = ?, description = ?,"
+                " read_only = ?, metadata = ?, tags = ?, updated_at = ? WHERE id = ?",
+                (
+                    after.label,
+                    after.value,
+                    after.limit,
+                    after.description,
+                    int(after.read_only),
+                    json.dumps(after.metadata),
+                    json.dumps(after.tags),
+                    format_time(after.updated_at),
+                    block_id,
+                ),
+            )
+            return after
+
+    def _check_label_free(self, conn: sqlite3.Connection, block_id: str, label: str) -> None:
+        clash = conn.execute(
+            "SELECT ab.agent_id FROM agent_blocks ab JOIN blocks b ON b.id = ab.block_id"
+            " WHERE b.label = ? AND b.id != ? AND ab.agent_id IN"
+            " (SELECT agent_id FROM agent_blocks WHERE block_id = ?) LIMIT 1",
+            (label, block_id, block_id),
+        ).fetchone()
+        if clash:
+            raise Conflict(f"Agent {clash[0]!r} already has a block with label {label!r}")
+
+    def delete_block(self, block_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM blocks WHERE id = ?", (block_id,)).rowcount > 0
+
+    def agent_blocks(self, agent_id: str) -> list[Block]:
+        rows = self._reader().execute(
+            "SELECT b.* FROM blocks b JOIN agent_blocks ab ON ab.block_id = b.id"
+            " WHERE ab.agent_id = ? ORDER BY ab.attached_at, b.seq",
+            (agent_id,),
+        )
+        return [_block(row) for row in rows]
+
+    def _attach(self, conn: sqlite3.Connection, agent_id: str, block_id: str) -> None:
+        block = conn.execute("SELECT label FROM blocks WHERE id = ?", (block_id,)).fetchone()
+        if block is None:
+            raise NotFound(f"Block {block_id!r} not found")
+        clash = conn.execute(
+            "SELECT b.id FROM blocks b JOIN agent_blocks ab ON ab.block_id = b.id"
+            " WHERE ab.agent_id = ? AND b.label = ? AND b.id != ?",
+            (agent_id, block["label"], block_id),
+        ).fetchone()
+        if clash:
+            raise Conflict(
+                f"Agent {agent_id!r} already has a block with label {block['label']!r} "
+                f"({clash[0]}); detach it first"
+            )
+        conn.execute(
+            "INSERT OR IGNORE INTO agent_blocks (agent_id, block_id, attached_at) VALUES (?, ?, ?)",
+            (agent_id, block_id, format_time(utcnow())),
+        )
+
+    def attach_block(self, agent_id: str, block_id: str) -> None:
+        with self._write() as conn:
+            self._attach(conn, agent_id, block_id)
+
+    def detach_block(self, agent_id: str, block_id: str) -> bool:
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    "DELETE FROM agent_blocks WHERE agent_id = ? AND block_id = ?",
+                    (agent_id, block_id),
+                ).rowcount
+                > 0
+            )
+
+    def block_agents(self, block_id: str, page: Page) -> list[Agent]:
+        with self._read() as conn:
+            rows = self._paged(
+                conn,
+                "agents",
+                "a",
+                "SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
+                ["ab.block_id = ?"],
+                [block_id],
+                page,
+                "agent",
+            )
+        return [_agent(row) for row in rows]
+
+    # ------------------------------------------------------------------ passages
+
+    def insert_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        if not passages:
+            return
+        agent_ids = {p.agent_id for p in passages}
+        with self._write_lock:  # held until the in-memory indexes have caught up
+            with self._write() as conn:
+                before = self._versions(conn, agent_ids)
+                seqs = [
+                    conn.execute(
+                        "INSERT INTO passages (id, agent_id, text, tags, metadata,"
+                        " embedding_handle, embedding, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            passage.id,
+                            passage.agent_id,
+                            passage.text,
+                            json.dumps(passage.tags),
+                            json.dumps(passage.metadata),
+                            passage.embedding_handle,
+                            np.asarray(vector, dtype=np.float32).tobytes(),
+                            format_time(passage.created_at),
+                            format_time(passage.updated_at),
+                        ),
+                    ).lastrowid
+                    for passage, vector in zip(passages, vectors, strict=True)
+                ]
+                after = self._versions(conn, agent_ids)
+            self._advance_indexes(passages, vectors, seqs, before, after)
+
+    def _advance_indexes(
+        self,
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        seqs: list[int | None],
+        before: dict[str, int],
+        after: dict[str, int],
+    ) -> None:
+        """Append just-inserted rows to indexes that were current; drop any that were stale."""
+        with self._indexes_lock:
+            for key in [k for k in self._indexes if k[0] in after]:
+                agent_id, handle = key
+                index = self._indexes[key]
+                if index.version != before.get(agent_id, 0):
+                    del self._indexes[key]
+                    continue
+                picked = [
+                    i
+                    for i, p in enumerate(passages)
+                    if p.agent_id == agent_id and p.embedding_handle == handle
+                ]
+                if picked:
+                    index.add(
+                        np.array([seqs[i] for i in picked], dtype=np.int64),
+                        np.asarray(vectors, dtype=np.float32)[picked],
+                    )
+                index.version = after[agent_id]
+
+    @staticmethod
+    def _versions(conn: sqlite3.Connection, agent_ids: set[str]) -> dict[str, int]:
+        marks = ",".join("?" * len(agent_ids))
+        rows = conn.execute(
+            f"SELECT agent_id, version FROM passage_versions WHERE agent_id IN ({marks})",
+            list(agent_ids),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
+        if not passage_ids:
+            return []
+        marks = ",".join("?" * len(passage_ids))
+        rows = self._reader().execute(
+            f"SELECT * FROM passages WHERE id IN ({marks})", list(passage_ids)
+        )
+        by_id = {row["id"]: _passage(row) for row in rows}
+        return [by_id[pid] for pid in passage_ids if pid in by_id]
+
+    def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
+        where, params = _passage_where(filters)
+        with self._read() as conn:
+            rows = self._paged(
+                conn, "passages", "p", "SELECT p.* FROM passages p", where, params, page, "passage"
+            )
+        return [_passage(row) for row in rows]
+
+    def delete_passage(self, passage_id: str) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                "DELETE FROM passages WHERE id = ? RETURNING agent_id", (passage_id,)
+            ).fetchone()
+        if row is None:
+            return False
+        self._drop_indexes(row[0])
+        return True
+
+    def count_passages(self, agent_id: str | None = None) -> int:
+        if agent_id is None:
+            return self._reader().execute("SELECT count(*) FROM passages").fetchone()[0]
+        return (
+            self._reader()
+            .execute("SELECT count(*) FROM passages WHERE agent_id = ?", (agent_id,))
+            .fetchone()[0]
+        )
+
+    def lexical_search(
+        self, query: str, filters: PassageFilter, limit: int
+    ) -> list[tuple[str, float]]:
+        match = _fts_match(query)
+        if not match:
+            return []
+        where, params = _passage_where(filters)
+        sql = (
+            "SELECT p.id, bm25(passages_fts) AS rank FROM passages_fts"
+            " JOIN passages p ON p.seq = passages_fts.rowid WHERE passages_fts MATCH ?"
+        )
+        if where:
+            sql += " AND " + " AND ".join(where)
+        sql += " ORDER BY rank LIMIT ?"
+        rows = self._reader().execute(sql, [match, *params, limit]).fetchall()
+        return [(row[0], -row[1]) for row in rows]
+
+    def vector_search(
+        self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
+    ) -> list[tuple[str, float]]:
+        with self._read() as conn:
+            agent_ids = filters.agent_ids
+            if agent_ids is None:
+                agent_ids = [row[0] for row in conn.execute("SELECT id FROM agents")]
+            allowed: np.ndarray | None = None
+            if _narrows(filters):
+                where, params = _passage_where(filters)
+                allowed = np.fromiter(
+                    (
+                        row[0]
+                        for row in conn.execute(
+                            "SELECT p.seq FROM passages p WHERE " + " AND ".join(where), params
+                        )
+                    ),
+                    dtype=np.int64,
+                )
+            hits: list[tuple[int, float]] = []
+            for agent_id in agent_ids:
+                index = self._index(conn, agent_id, handle)
+                hits.extend(index.search(vector, limit, allowed))
+            hits.sort(key=lambda hit: -hit[1])
+            hits = hits[:limit]
+            if not hits:
+                return []
+            marks = ",".join("?" * len(hits))
+            ids = dict(
+                conn.execute(
+                    f"SELECT seq, id FROM passages WHERE seq IN ({marks})", [s for s, _ in hits]
+                ).fetchall()
+            )
+        return [(ids[seq], score) for seq, score in hits if seq in ids]
+
+    def _index(self, conn: sqlite3.Connection, agent_id: str, handle: str) -> VectorIndex:
+        row = conn.execute(
+            "SELECT version FROM passage_versions WHERE agent_id = ?", (agent_id,)
+        ).fetchone()
+        version = row[0] if row else 0
+        key = (agent_id, handle)
+        with self._indexes_lock:
+            index = self._indexes.get(key)
+            if index is not None and index.version == version:
+                return index
+        rows = conn.execute(
+            "SELECT seq, embedding FROM passages WHERE agent_id = ? AND embedding_handle = ?"
+            " AND embedding IS NOT NULL ORDER BY seq",
+            (agent_id, handle),
+        ).fetchall()
+        index = VectorIndex.from_rows(rows, version)
+        with self._indexes_lock:
+            current = self._indexes.get(key)
+            if current is None or current.version <= version:
+                self._indexes[key] = index
+        return index
+
+    def _drop_indexes(self, agent_id: str) -> None:
+        with self._indexes_lock:
+            for key in [k for k in self._indexes if k[0] == agent_id]:
+                del self._indexes[key]
+
+    # ------------------------------------------------------------------ messages
+
+    def insert_messages(self, messages: Sequence[Message]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
+                " tool_name, tool_call_id, is_err, metadata, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        m.id,
+                        m.agent_id,
+                        m.message_type,
+                        m.content,
+                        m.conversation_id,
+                        m.tool_name,
+                        m.tool_call_id,
+                        int(m.is_err),
+                        json.dumps(m.metadata),
+                        format_time(m.created_at),
+                    )
+                    for m in messages
+                ],
+            )
+
+    def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
+        where, params = _message_where(filters)
+        with self._read() as conn:
+            rows = self._paged(
+                conn, "messages", "m", "SELECT m.* FROM messages m", where, params, page, "message"
+            )
+        return [_message(row) for row in rows]
+
+    def search_messages(
+        self, query: str, filters: MessageFilter, limit: int
+    ) -> list[tuple[Message, float]]:
+        match = _fts_match(query)
+        if not match:
+            return []
+        where, params = _message_where(filters)
+        sql = (
+            "SELECT m.*, bm25(messages_fts) AS rank FROM messages_fts"
+            " JOIN messages m ON m.seq = messages_fts.rowid WHERE messages_fts MATCH ?"
+        )
+        if where:
+            sql += " AND " + " AND ".join(where)
+        sql += " ORDER BY rank LIMIT ?"
+        rows = self._reader().execute(sql, [match, *params, limit]).fetchall()
+        return [(_message(row), -row["rank"]) for row in rows]
+
+    # ------------------------------------------------------------------ idempotency
+
+    def claim_idempotency_key(self, key: str, request_hash: str) -> IdempotentResponse | None:
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM idempotency_keys WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return IdempotentResponse(
+                    request_hash=row["request_hash"],
+                    status_code=row["status_code"] or 0,
+                    body=row["body"] or b"",
+                    media_type=row["media_type"] or "",
+                    complete=bool(row["complete"]),
+                )
+            conn.execute(
+                "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES (?, ?, ?)",
+                (key, request_hash, format_time(utcnow())),
+            )
+        return None
+
+    def complete_idempotency_key(
+        self, key: str, status_code: int, body: bytes, media_type: str
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE idempotency_keys SET status_code = ?, body = ?, media_type = ?,"
+                " complete = 1 WHERE key = ?",
+                (status_code, body, media_type, key),
+            )
+
+    def release_idempotency_key(self, key: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM idempotency_keys WHERE key = ? AND complete = 0", (key,))
+
+
+# ---------------------------------------------------------------------- row mapping and SQL bits
+
+
+def _agent(row: sqlite3.Row) -> Agent:
+    return Agent(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        system=row["system"],
+        agent_type=row["agent_type"],
+        model=row["model"],
+        embedding=row["embedding"],
+        tags=json.loads(row["tags"]),
+        metadata=json.loads(row["metadata"]),
+        timezone=row["timezone"],
+        created_at=parse_time(row["created_at"]),
+        updated_at=parse_time(row["updated_at"]),
+    )
+
+
+def _block(row: sqlite3.Row) -> Block:
+    return Block(
+        id=row["id"],
+        label=row["label"],
+        value=row["value"],
+        limit=row["char_limit"],
+        description=row["description"],
+        read_only=bool(row["read_only"]),
+        metadata=json.loads(row["metadata"]),
+        tags=json.loads(row["tags"]),
+        owner_agent_id=row["owner_agent_id"],
+        created_at=parse_time(row["created_at"]),
+        updated_at=parse_time(row["updated_at"]),
+    )
+
+
+def _passage(row: sqlite3.Row) -> Passage:
+    return Passage(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        text=row["text"],
+        tags=json.loads(row["tags"]),
+        metadata=json.loads(row["metadata"]),
+        embedding_handle=row["embedding_handle"],
+        created_at=parse_time(row["created_at"]),
+        updated_at=parse_time(row["updated_at"]),
+    )
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        message_type=row["message_type"],
+        content=row["content"],
+        conversation_id=row["conversation_id"],
+        tool_name=row["tool_name"],
+        tool_call_id=row["tool_call_id"],
+        is_err=bool(row["is_err"]),
+        metadata=json.loads(row["metadata"]),
+        created_at=parse_time(row["created_at"]),
+    )
+
+
+def _fts_match(query: str) -> str:
+    """Any of the query's terms, each quoted so FTS5 syntax in user text is inert."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in query_terms(query))
+
+
+def _tag_clause(
+    where: list[str], params: list[Any], column: str, tags: list[str], match_all: bool
+) -> None:
+    if not tags:
+        return
+    marks = ",".join("?" * len(tags))
+    if match_all:
+        where.append(
+            f"(SELECT count(DISTINCT value) FROM json_each({column}) WHERE value IN ({marks})) = ?"
+        )
+        params.extend([*tags, len(set(tags))])
+    else:
+        where.append(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({marks}))")
+        params.extend(tags)
+
+
+def _narrows(filters: PassageFilter) -> bool:
+    return bool(
+        filters.tags or filters.start or filters.end or filters.metadata or filters.contains
+    )
+
+
+def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.agent_ids is not None:
+        marks = ",".join("?" * len(filters.agent_ids)) or "NULL"
+        where.append(f"p.agent_id IN ({marks})")
+        params.extend(filters.agent_ids)
+    _tag_clause(where, params, "p.tags", filters.tags, filters.match_all_tags)
+    if filters.start:
+        where.append("p.created_at >= ?")
+        params.append(format_time(filters.start))
+    if filters.end:
+        where.append("p.created_at <= ?")
+        params.append(format_time(filters.end))
+    for key, value in filters.metadata.items():
+        path = '$."' + key.replace('"', '\\"') + '"'
+        if isinstance(value, bool):
+            where.append("json_type(p.metadata, ?) = ?")
+            params.extend([path, "true" if value else "false"])
+        elif value is None:
+            where.append("json_type(p.metadata, ?) = 'null'")
+            params.append(path)
+        else:
+            where.append("json_extract(p.metadata, ?) = ?")
+            params.extend([path, value])
+    if filters.contains:
+        where.append("instr(lower(p.text), lower(?)) > 0")
+        params.append(filters.contains)
+    return where, params
+
+
+def _message_where(filters: MessageFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.agent_ids is not None:
+        marks = ",".join("?" * len(filters.agent_ids)) or "NULL"
+        where.append(f"m.agent_id IN ({marks})")
+        params.extend(filters.agent_ids)
+    if filters.conversation_id:
+        where.append("m.conversation_id = ?")
+        params.append(filters.conversation_id)
+    if filters.message_types:
+        where.append(f"m.message_type IN ({','.join('?' * len(filters.message_types))})")
+        params.extend(filters.message_types)
+    if filters.start:
+        where.append("m.created_at >= ?")
+        params.append(format_time(filters.start))
+    if filters.end:
+        where.append("m.created_at <= ?")
+        params.append(format_time(filters.end))
+    return where, params

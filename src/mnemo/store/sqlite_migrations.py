@@ -1,0 +1,184 @@
+"""SQLite schema migrations: an ordered list of named steps, each applied once.
+
+Add a step by appending a function decorated with @migration; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def apply(conn: sqlite3.Connection) -> list[str]:
+    """Apply every migration this database has not seen, in order. Returns the names applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(conn)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Like executescript, but inside the caller's transaction (executescript commits first)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement[:80]!r}")
+
+
+def _fts_triggers(table: str, column: str) -> str:
+    fts = f"{table}_fts"
+    return f"""
+    CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN
+        INSERT INTO {fts}(rowid, {column}) VALUES (new.seq, new.{column});
+    END;
+    CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN
+        INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.seq, old.{column});
+    END;
+    CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN
+        INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.seq, old.{column});
+        INSERT INTO {fts}(rowid, {column}) VALUES (new.seq, new.{column});
+    END;
+    """
+
+
+@migration
+def m001_initial(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE agents (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            description TEXT,
+            system TEXT NOT NULL DEFAULT '',
+            agent_type TEXT NOT NULL,
+            model TEXT,
+            embedding TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            timezone TEXT NOT NULL DEFAULT 'UTC',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX agents_created ON agents (created_at, seq);
+        CREATE INDEX agents_name ON agents (name);
+
+        CREATE TABLE blocks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL,
+            value TEXT NOT NULL,
+            char_limit INTEGER NOT NULL,
+            description TEXT,
+            read_only INTEGER NOT NULL DEFAULT 0,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            tags TEXT NOT NULL DEFAULT '[]',
+            owner_agent_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX blocks_label ON blocks (label);
+
+        CREATE TABLE agent_blocks (
+            agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+            block_id TEXT NOT NULL REFERENCES blocks (id) ON DELETE CASCADE,
+            attached_at TEXT NOT NULL,
+            PRIMARY KEY (agent_id, block_id)
+        );
+        CREATE INDEX agent_blocks_block ON agent_blocks (block_id);
+
+        CREATE TABLE passages (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            embedding_handle TEXT NOT NULL,
+            embedding BLOB,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX passages_agent_created ON passages (agent_id, created_at, seq);
+        CREATE VIRTUAL TABLE passages_fts USING fts5 (
+            text, content='passages', content_rowid='seq',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+
+        -- Bumped on every passage insert/delete, so an in-memory vector index can tell when
+        -- another process changed an agent's passages.
+        CREATE TABLE passage_versions (
+            agent_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        );
+        CREATE TRIGGER passages_version_insert AFTER INSERT ON passages BEGIN
+            INSERT INTO passage_versions (agent_id, version) VALUES (new.agent_id, 1)
+            ON CONFLICT (agent_id) DO UPDATE SET version = version + 1;
+        END;
+        CREATE TRIGGER passages_version_delete AFTER DELETE ON passages BEGIN
+            INSERT INTO passage_versions (agent_id, version) VALUES (old.agent_id, 1)
+            ON CONFLICT (agent_id) DO UPDATE SET version = version + 1;
+        END;
+
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+            message_type TEXT NOT NULL,
+            content TEXT NOT NULL,
+            conversation_id TEXT,
+            tool_name TEXT,
+            tool_call_id TEXT,
+            is_err INTEGER NOT NULL DEFAULT 0,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_agent_created ON messages (agent_id, created_at, seq);
+        CREATE INDEX messages_conversation ON messages (conversation_id);
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (
+            content, content='messages', content_rowid='seq',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+
+        CREATE TABLE idempotency_keys (
+            key TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            status_code INTEGER,
+            body BLOB,
+            media_type TEXT,
+            complete INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        """
+        + _fts_triggers("passages", "text")
+        + _fts_triggers("messages", "content"),
+    )
