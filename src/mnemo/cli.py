@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def serve(args: argparse.Namespace) -> int:
     log.info(
         "mnemo %s ready on http://%s:%d (auth %s)", __version__, settings.host, settings.port, auth
     )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a no-op handler turns that
+    # into a normal exit with status 0, which is what service managers expect.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(
         app,
         host=settings.host,

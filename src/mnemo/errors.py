@@ -41,5 +41,11 @@ class EmbeddingUnavailable(MnemoError):
     status_code = 400
 
 
+class EmbeddingProviderFailed(MnemoError):
+    """The configured embedding endpoint failed or answered nonsense."""
+
+    status_code = 502
+
+
 class StoreUnavailable(MnemoError):
     status_code = 503

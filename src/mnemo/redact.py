@@ -28,7 +28,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
     ("openai_key", re.compile(r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}"), 0),
     ("stripe_key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"), 0),
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), 0),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"), 0),
+    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35,}"), 0),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), 0),
     ("bearer", re.compile(r"(?i)\b(?:bearer|token)\s+([A-Za-z0-9_\-\.=:/+]{16,})"), 1),
     (

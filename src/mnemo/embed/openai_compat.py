@@ -9,7 +9,7 @@ import urllib.request
 import numpy as np
 
 from mnemo.embed.base import normalise
-from mnemo.errors import EmbeddingUnavailable
+from mnemo.errors import EmbeddingProviderFailed
 
 BATCH_SIZE = 256
 TIMEOUT_SECONDS = 60
@@ -44,16 +44,16 @@ class OpenAICompatibleEmbedder:
                 payload = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode(errors="replace")
-            raise EmbeddingUnavailable(
+            raise EmbeddingProviderFailed(
                 f"embedding provider for {self.handle!r} answered HTTP {exc.code}: {detail}"
             ) from exc
         except (urllib.error.URLError, TimeoutError, ValueError) as exc:
-            raise EmbeddingUnavailable(
+            raise EmbeddingProviderFailed(
                 f"embedding provider for {self.handle!r} at {self._url} failed: {exc}"
             ) from exc
         data = sorted(payload.get("data", []), key=lambda item: item.get("index", 0))
         if len(data) != len(batch):
-            raise EmbeddingUnavailable(
+            raise EmbeddingProviderFailed(
                 f"embedding provider for {self.handle!r} returned {len(data)} vectors "
                 f"for {len(batch)} inputs"
             )

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from mnemo.store.vector_index import VectorIndex
 from mnemo.text import query_terms
 
 BUSY_TIMEOUT_MS = 10_000
+STALE_CLAIM = timedelta(minutes=5)  # an in-progress Idempotency-Key older than this is dead
 
 
 class SQLiteStore:
@@ -618,6 +620,11 @@ class SQLiteStore:
     def claim_idempotency_key(self, key: str, request_hash: str) -> IdempotentResponse | None:
         with self._write() as conn:
             row = conn.execute("SELECT * FROM idempotency_keys WHERE key = ?", (key,)).fetchone()
+            stale = format_time(utcnow() - STALE_CLAIM)
+            if row is not None and not row["complete"] and row["created_at"] < stale:
+                # The process that claimed it died mid-request; let this request run it.
+                conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
+                row = None
             if row is not None:
                 return IdempotentResponse(
                     request_hash=row["request_hash"],

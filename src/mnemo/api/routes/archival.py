@@ -79,7 +79,9 @@ def search_passages(
         end=parse_bound(end_datetime, "end_datetime", end=True),
         metadata=metadata_filter(request),
     )
-    hits = service.search_passages(query, filters, top_k or 5, mode, agent.embedding)
+    hits = service.search_passages(
+        query, filters, 5 if top_k is None else top_k, mode, agent.embedding
+    )
     results = [search_result_json(hit, agent.timezone) for hit in hits]
     return {"results": results, "count": len(results)}
 

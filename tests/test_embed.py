@@ -1,0 +1,162 @@
+"""Embedders: ONNX MiniLM parity with sentence-transformers, and the OpenAI-compatible provider
+against a local HTTP fake of an embeddings endpoint (the one thing unreachable here)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import httpx
+import numpy as np
+import pytest
+
+from mnemo.embed.onnx_minilm import MODEL_DIR, MiniLMEmbedder
+from tests.conftest import start_server
+
+
+def test_onnx_matches_sentence_transformers_reference() -> None:
+    reference = json.loads((MODEL_DIR / "reference.json").read_text())
+    embedder = MiniLMEmbedder("test")
+    vectors = embedder.embed(reference["sentences"])
+    expected = np.asarray(reference["vectors"], dtype=np.float32)
+    assert vectors.shape == (len(reference["sentences"]), 384)
+    cosines = (vectors * expected).sum(axis=1)
+    assert cosines.min() > 0.9999, cosines
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_batching_does_not_change_vectors() -> None:
+    embedder = MiniLMEmbedder("test")
+    texts = [f"sentence {i} " + "word " * (i % 40) for i in range(70)]
+    batched = embedder.embed(texts)
+    single = np.stack([embedder.embed([t])[0] for t in texts[:5]])
+    assert np.allclose(batched[:5], single, atol=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_server_start_imports_no_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code = (
+        "import sys; from mnemo.api.app import build_service; from mnemo.config import Settings;"
+        f"build_service(Settings(data_dir=__import__('pathlib').Path({str(tmp_path)!r})));"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+DIM = 64
+
+
+def fake_vector(text: str) -> list[float]:
+    """Hashed bag of words: texts sharing words get similar vectors."""
+    vector = [0.0] * DIM
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % DIM] += 1.0
+    return vector
+
+
+class FakeEmbeddings(BaseHTTPRequestHandler):
+    requests: ClassVar[list[dict]] = []
+    fail: ClassVar[bool] = False
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeEmbeddings.requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), **body}
+        )
+        if FakeEmbeddings.fail:
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b'{"error": "boom"}')
+            return
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_vector(text)}
+            for i, text in enumerate(body["input"])
+        ]
+        payload = json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_endpoint() -> Iterator[str]:
+    FakeEmbeddings.requests = []
+    FakeEmbeddings.fail = False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEmbeddings)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def test_openai_compatible_provider(tmp_path, fake_endpoint: str) -> None:  # type: ignore[no-untyped-def]
+    running = start_server(
+        tmp_path / "data",
+        env={
+            "MNEMO_OPENAI_BASE_URL": fake_endpoint,
+            "MNEMO_OPENAI_API_KEY": "sk-test-fake-key",
+            "MNEMO_OPENAI_EMBEDDING_MODELS": "text-embedding-3-small",
+        },
+    )
+    try:
+        with running.client() as http:
+            agent = http.post(
+                "/v1/agents/", json={"name": "remote", "embedding": "openai/text-embedding-3-small"}
+            ).json()
+            assert agent["embedding"] == "openai/text-embedding-3-small"
+            url = f"/v1/agents/{agent['id']}/archival-memory"
+            for text in ["alpha beta gamma", "delta epsilon", "zeta eta theta"]:
+                assert http.post(url, json={"text": text}).status_code == 200
+            hits = http.get(
+                f"{url}/search", params={"query": "epsilon delta", "mode": "vector", "top_k": 1}
+            ).json()
+            assert hits["results"][0]["content"] == "delta epsilon"
+            assert FakeEmbeddings.requests[0]["path"] == "/v1/embeddings"
+            assert FakeEmbeddings.requests[0]["model"] == "text-embedding-3-small"
+            assert FakeEmbeddings.requests[0]["auth"] == "Bearer sk-test-fake-key"
+
+            FakeEmbeddings.fail = True
+            failed = http.post(url, json={"text": "will not embed"})
+            assert failed.status_code == 502
+            assert "HTTP 500" in failed.json()["detail"]
+            assert len(http.get(url).json()) == 3  # nothing half-stored
+
+            unknown = http.post("/v1/agents/", json={"embedding": "openai/text-embedding-ada-002"})
+            assert unknown.status_code == 400
+            assert "openai/text-embedding-3-small" in unknown.json()["detail"]
+    finally:
+        running.stop()
+
+
+def test_query_embedding_cache_reuses_vectors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mnemo.config import Settings
+    from mnemo.embed import EmbedderRegistry
+
+    registry = EmbedderRegistry(Settings(data_dir=tmp_path, query_cache_size=2))
+    first = registry.embed_query(registry.default_handle, "hello")
+    assert registry.embed_query(registry.default_handle, "hello") is first
+    registry.embed_query(registry.default_handle, "a")
+    registry.embed_query(registry.default_handle, "b")
+    assert registry.embed_query(registry.default_handle, "hello") is not first  # evicted
+
+
+def test_health_still_works_with_remote_configured(tmp_path, fake_endpoint: str) -> None:  # type: ignore[no-untyped-def]
+    running = start_server(tmp_path / "data", env={"MNEMO_OPENAI_BASE_URL": fake_endpoint})
+    try:
+        assert httpx.get(f"{running.url}/v1/health/").json()["status"] == "ok"
+    finally:
+        running.stop()
