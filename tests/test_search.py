@@ -159,3 +159,25 @@ def test_recall_message_search(http: httpx.Client) -> None:
     assert [h["content"] for h in only_b] == ["what about the helm chart"]
     global_hits = http.post("/v1/messages/search", json={"query": "helm chart"}).json()
     assert any(h["message_id"] == only_b[0]["id"] for h in global_hits)
+
+
+def test_batch_insert(http: httpx.Client) -> None:
+    agent = http.post("/v1/agents/", json={"name": "batch"}).json()
+    url = f"/v1/agents/{agent['id']}/archival-memory"
+    created = http.post(
+        f"{url}/batch",
+        json={
+            "passages": [
+                {"text": f"note {i}", "tags": ["b"], "metadata": {"i": i}} for i in range(20)
+            ]
+        },
+    )
+    assert created.status_code == 200, created.text
+    assert [p["metadata"]["i"] for p in created.json()] == list(range(20))
+    assert len(http.get(url).json()) == 20
+    assert (
+        search(http, agent["id"], query="note 7", mode="lexical", top_k=1)[0]["content"] == "note 7"
+    )
+    empty = http.post(f"{url}/batch", json={"passages": [{"text": "ok"}, {"text": " "}]})
+    assert empty.status_code == 400
+    assert len(http.get(url).json()) == 20  # all or nothing

@@ -69,6 +69,10 @@ class PassageCreate(Body):
     )
 
 
+class PassageBatch(Body):
+    passages: list[PassageCreate]
+
+
 class PassageSearch(Body):
     query: str | None = None
     agent_id: str | None = None

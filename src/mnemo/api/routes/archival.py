@@ -8,15 +8,16 @@ from fastapi import Depends, Query, Request
 
 from mnemo.api.deps import AgentId, get_service, metadata_filter, page, parse_bound
 from mnemo.api.routing import SlashTolerantRouter
-from mnemo.api.schemas import PassageCreate, PassageSearch
+from mnemo.api.schemas import PassageBatch, PassageCreate, PassageSearch
 from mnemo.api.serialize import passage_json, search_result_json
-from mnemo.errors import InvalidInput
+from mnemo.errors import InvalidInput, TooLarge
 from mnemo.models import ID_PATTERNS, NewPassage, is_valid_id, to_utc
 from mnemo.service import MemoryService
 from mnemo.store.base import PassageFilter
 
 router = SlashTolerantRouter()
 Service = Annotated[MemoryService, Depends(get_service)]
+MAX_BATCH = 5000
 
 
 @router.post("/v1/agents/{agent_id}/archival-memory")
@@ -30,6 +31,22 @@ def create_passage(
         created_at=body.created_at,
     )
     return [passage_json(p) for p in service.add_passages(agent_id, [item])]
+
+
+@router.post("/v1/agents/{agent_id}/archival-memory/batch")
+def create_passages(
+    agent_id: AgentId, body: PassageBatch, service: Service
+) -> list[dict[str, Any]]:
+    """mnemo extension: insert many passages in one request (embedded as one batch)."""
+    if len(body.passages) > MAX_BATCH:
+        raise TooLarge(f"passages: {len(body.passages)} items; at most {MAX_BATCH} per request")
+    items = [
+        NewPassage(
+            text=p.text, tags=p.tags or [], metadata=p.metadata or {}, created_at=p.created_at
+        )
+        for p in body.passages
+    ]
+    return [passage_json(p) for p in service.add_passages(agent_id, items)]
 
 
 @router.get("/v1/agents/{agent_id}/archival-memory")

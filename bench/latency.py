@@ -1,0 +1,188 @@
+"""Server latency and footprint: start-up, insert and search p50/p95 at 10k and 100k passages, RSS.
+
+Runs a real `mnemo serve` process and talks to it over HTTP, like every client does. Baselines
+measured in the same run, on the same machine: an HTTP round trip to /v1/health/ (the floor of
+any request) and one query embedding in-process (the floor of any search or insert).
+
+    .venv/bin/python bench/latency.py                 # 10k and 100k (100k seeding takes minutes)
+    .venv/bin/python bench/latency.py --sizes 10000   # quicker
+
+Budgets (issue #2): search p50 <= 30 ms and insert p50 <= 40 ms at 10k, search p50 <= 60 ms at
+100k, start-to-ready <= 3 s, RSS <= 400 MB with the model loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_BATCH = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def vocabulary() -> list[str]:
+    tokenizer = json.loads((ROOT / "src/mnemo/embed/minilm/tokenizer.json").read_text())
+    words = [w for w in tokenizer["model"]["vocab"] if w.isalpha() and w.isascii() and len(w) > 3]
+    return sorted(words)
+
+
+def sentences(rng: random.Random, words: list[str], count: int) -> list[str]:
+    return [" ".join(rng.choices(words, k=rng.randint(8, 24))) for _ in range(count)]
+
+
+def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")}
+    env["MNEMO_CONFIG"] = str(data_dir / "none.toml")
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnemo", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{url}/v1/health/", timeout=1).status_code == 200:
+                return process, url, time.perf_counter() - began
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        time.sleep(0.01)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(fn: Any, runs: int) -> dict[str, float]:
+    samples = []
+    for i in range(runs):
+        began = time.perf_counter()
+        fn(i)
+        samples.append((time.perf_counter() - began) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
+    }
+
+
+def seed(client: httpx.Client, count: int, rng: random.Random, words: list[str]) -> str:
+    """Create an agent holding `count` passages, inserted through the batch route."""
+    agent_id = client.post("/v1/agents/", json={"name": f"bench-{count}"}).json()["id"]
+    for start_at in range(0, count, SEED_BATCH):
+        batch = [{"text": t} for t in sentences(rng, words, min(SEED_BATCH, count - start_at))]
+        response = client.post(
+            f"/v1/agents/{agent_id}/archival-memory/batch", json={"passages": batch}, timeout=3600
+        )
+        response.raise_for_status()
+        print(f"  seeded {start_at + len(batch)}/{count}", file=sys.stderr)
+    return agent_id
+
+
+def measure(
+    client: httpx.Client, agent_id: str, queries: list[str], inserts: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    search_url = f"/v1/agents/{agent_id}/archival-memory/search"
+    client.get(search_url, params={"query": "warm", "top_k": 10})
+
+    def search(i: int) -> None:
+        client.get(search_url, params={"query": queries[i], "top_k": 10}).raise_for_status()
+
+    def insert(i: int) -> None:
+        url = f"/v1/agents/{agent_id}/archival-memory"
+        client.post(url, json={"text": inserts[i]}).raise_for_status()
+
+    return timed(search, len(queries)), timed(insert, len(inserts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated passage counts")
+    parser.add_argument("--runs", type=int, default=200, help="timed requests per measurement")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/latency.json")
+    args = parser.parse_args()
+    rng = random.Random(7)
+    words = vocabulary()
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        starts = []
+        for i in range(3):
+            process, _url, seconds = start(Path(tmp) / f"cold{i}")
+            starts.append(seconds)
+            process.terminate()
+            process.wait()
+        results["start_to_ready_s"] = round(statistics.median(starts), 2)
+
+        from mnemo.embed.onnx_minilm import MiniLMEmbedder
+
+        embedder = MiniLMEmbedder("bench")
+        queries = sentences(rng, words, args.runs)
+        results["baseline_embed_query"] = timed(lambda i: embedder.embed([queries[i]]), args.runs)
+
+        process, url, _ = start(Path(tmp) / "data")
+        try:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                results["baseline_health_roundtrip"] = timed(
+                    lambda i: client.get("/v1/health/"), args.runs
+                )
+                for size in [int(s) for s in args.sizes.split(",")]:
+                    began = time.perf_counter()
+                    agent_id = seed(client, size, rng, words)
+                    seeded_in = time.perf_counter() - began
+                    search, insert = measure(
+                        client, agent_id, queries, sentences(rng, words, args.runs)
+                    )
+                    results[f"at_{size}"] = {
+                        "seed_seconds": round(seeded_in, 1),
+                        "search_hybrid_top10": search,
+                        "insert": insert,
+                        "rss_mb": round(rss_mb(process.pid), 1),
+                    }
+                    print(json.dumps({size: results[f"at_{size}"]}), file=sys.stderr)
+        finally:
+            process.terminate()
+            process.wait()
+
+    floor = (
+        results["baseline_health_roundtrip"]["p50_ms"] + results["baseline_embed_query"]["p50_ms"]
+    )
+    results["search_p50_over_floor"] = {
+        k: round(v["search_hybrid_top10"]["p50_ms"] / floor, 2)
+        for k, v in results.items()
+        if k.startswith("at_")
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
