@@ -181,3 +181,12 @@ def test_batch_insert(http: httpx.Client) -> None:
     empty = http.post(f"{url}/batch", json={"passages": [{"text": "ok"}, {"text": " "}]})
     assert empty.status_code == 400
     assert len(http.get(url).json()) == 20  # all or nothing
+
+
+def test_cannot_delete_another_agents_passage(http: httpx.Client) -> None:
+    owner = http.post("/v1/agents/", json={"name": "owner"}).json()
+    intruder = http.post("/v1/agents/", json={"name": "intruder"}).json()
+    created = http.post(f"/v1/agents/{owner['id']}/archival-memory", json={"text": "mine"}).json()
+    response = http.delete(f"/v1/agents/{intruder['id']}/archival-memory/{created[0]['id']}")
+    assert response.status_code == 404
+    assert len(http.get(f"/v1/agents/{owner['id']}/archival-memory").json()) == 1

@@ -105,7 +105,7 @@ def search_passages(
 
 @router.delete("/v1/agents/{agent_id}/archival-memory/{memory_id}")
 def delete_passage(agent_id: AgentId, memory_id: str, service: Service) -> dict[str, str]:
-    service.delete_passage(memory_id)
+    service.delete_passage(agent_id, memory_id)
     return {"message": f"Memory id={memory_id} successfully deleted"}
 
 
