@@ -53,6 +53,12 @@ def test_results_carry_score_and_metadata_in_rank_order(http: httpx.Client, agen
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
     assert all("metadata" in r for r in results)
+    assert -1 <= results[-1]["similarity"] < results[0]["similarity"] <= 1
+
+
+def test_similarity_is_absent_without_vector_ranking(http: httpx.Client, agent_id: str) -> None:
+    results = search(http, agent_id, query="database migration", mode="lexical")
+    assert results and all(r["similarity"] is None for r in results)
 
 
 def test_no_threshold_top_k_always_filled(http: httpx.Client, agent_id: str) -> None:

@@ -115,6 +115,7 @@ class Scored:
 
     passage: Passage
     score: float
+    similarity: float | None = None  # cosine to the query, when the vector ranker saw it
 
 
 # Input specs: what callers ask the service to create (ids and times are the service's).

@@ -353,6 +353,7 @@ class MemoryService:
             return []
         depth = max(MIN_CANDIDATES, 4 * top_k)
         rankings: list[tuple[float, list[tuple[str, float]]]] = []
+        similarity: dict[str, float] = {}
         if mode in ("hybrid", "lexical"):
             rankings.append(
                 (self.settings.lexical_weight, self.store.lexical_search(query, filters, depth))
@@ -360,15 +361,14 @@ class MemoryService:
         if mode in ("hybrid", "vector"):
             handle = embedding or self.embedders.default_handle
             vector = self.embedders.embed_query(handle, query)
-            rankings.append(
-                (
-                    self.settings.vector_weight,
-                    self.store.vector_search(vector, handle, filters, depth),
-                )
-            )
+            ranked = self.store.vector_search(vector, handle, filters, depth)
+            similarity = dict(ranked)
+            rankings.append((self.settings.vector_weight, ranked))
         fused = fuse_ranks(rankings, self.settings.rrf_k)[:top_k]
         by_id = {p.id: p for p in self.store.get_passages([pid for pid, _ in fused])}
-        return [Scored(by_id[pid], score) for pid, score in fused if pid in by_id]
+        return [
+            Scored(by_id[pid], score, similarity.get(pid)) for pid, score in fused if pid in by_id
+        ]
 
     # ------------------------------------------------------------------ messages (recall)
 

@@ -103,6 +103,7 @@ def search_result_json(hit: Scored, timezone: str) -> dict[str, Any]:
         "timestamp": local_time(hit.passage.created_at, timezone),
         "tags": hit.passage.tags,
         "score": hit.score,
+        "similarity": hit.similarity,
         "metadata": hit.passage.metadata,
     }
 

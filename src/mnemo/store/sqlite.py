@@ -548,12 +548,12 @@ class SQLiteStore:
             index = self._indexes.get(key)
             if index is not None and index.version == version:
                 return index
+        where = "agent_id = ? AND embedding_handle = ? AND embedding IS NOT NULL"
+        count = conn.execute(f"SELECT count(*) FROM passages WHERE {where}", (agent_id, handle))
         rows = conn.execute(
-            "SELECT seq, embedding FROM passages WHERE agent_id = ? AND embedding_handle = ?"
-            " AND embedding IS NOT NULL ORDER BY seq",
-            (agent_id, handle),
-        ).fetchall()
-        index = VectorIndex.from_rows(rows, version)
+            f"SELECT seq, embedding FROM passages WHERE {where} ORDER BY seq", (agent_id, handle)
+        )
+        index = VectorIndex.from_rows(rows, count.fetchone()[0], version)
         with self._indexes_lock:
             current = self._indexes.get(key)
             if current is None or current.version <= version:

@@ -1,12 +1,13 @@
 """Exact cosine search over an in-memory float32 matrix (vectors are unit length).
 
 Exact search keeps recall at 100% and is fast enough at the sizes one agent reaches (a 100k x 384
-matrix-vector product is ~10 ms on one core); the matrix grows by doubling so appends are cheap.
+matrix-vector product is ~10 ms on one core). The matrix grows by a quarter at a time, so
+appends are cheap and the slack stays small.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -20,12 +21,20 @@ class VectorIndex:
         self._size = 0
 
     @classmethod
-    def from_rows(cls, rows: Sequence[tuple[int, bytes]], version: int) -> VectorIndex:
-        if not rows:
-            return cls(0, version)
-        vectors = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
-        index = cls(vectors.shape[1], version)
-        index.add(np.array([seq for seq, _ in rows], dtype=np.int64), vectors)
+    def from_rows(cls, rows: Iterable[tuple[int, bytes]], count: int, version: int) -> VectorIndex:
+        """Build from (seq, float32 blob) rows streamed from the database, one copy in memory."""
+        index = cls(0, version)
+        for position, (seq, blob) in enumerate(rows):
+            if position == count:
+                break
+            vector = np.frombuffer(blob, dtype=np.float32)
+            if index._dim == 0:
+                index._dim = len(vector)
+                index._matrix = np.empty((count, index._dim), dtype=np.float32)
+                index._seqs = np.empty(count, dtype=np.int64)
+            index._matrix[position] = vector
+            index._seqs[position] = seq
+            index._size = position + 1
         return index
 
     def __len__(self) -> int:
@@ -37,7 +46,7 @@ class VectorIndex:
             self._matrix = np.zeros((0, self._dim), dtype=np.float32)
         needed = self._size + len(seqs)
         if needed > len(self._matrix):
-            capacity = max(needed, 2 * len(self._matrix), 64)
+            capacity = max(needed, len(self._matrix) + len(self._matrix) // 4, 64)
             matrix = np.zeros((capacity, self._dim), dtype=np.float32)
             matrix[: self._size] = self._matrix[: self._size]
             ids = np.zeros(capacity, dtype=np.int64)
