@@ -42,6 +42,45 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def hook(args: argparse.Namespace) -> int:
+    from mnemo.claude.hooks import run
+
+    return run(args.event)
+
+
+def install_command(args: argparse.Namespace) -> int:
+    from mnemo.claude import install
+
+    path = install.settings_path(args.project, args.user)
+    for line in install.install(path, deny_rules=not args.no_deny_rules):
+        print(line)
+    print(f"mnemo is wired into {path}")
+    return 0
+
+
+def uninstall_command(args: argparse.Namespace) -> int:
+    from mnemo.claude import install
+
+    for line in install.uninstall(install.settings_path(args.project, args.user)):
+        print(line)
+    return 0
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    from mnemo.claude import install
+
+    ok, lines = install.doctor(args.project or Path.cwd())
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from mnemo.claude import install
+
+    print("\n".join(install.status(args.project or Path.cwd())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnemo", description="Persistent memory for Claude Code and other agents."
@@ -59,6 +98,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 8283)")
     p.add_argument("--data-dir", type=Path, help="where the SQLite database lives (MNEMO_DATA_DIR)")
     p.set_defaults(handler=serve)
+
+    p = commands.add_parser(
+        "hook",
+        help="run a Claude Code hook (reads the event JSON on stdin)",
+        description="Claude Code runs these; they always exit 0 and never block a session.",
+    )
+    p.add_argument(
+        "event",
+        choices=[
+            "session-start",
+            "user-prompt-submit",
+            "pre-tool-use",
+            "post-tool-use",
+            "pre-compact",
+            "stop",
+            "session-end",
+            "finish-session",
+            "replay",
+        ],
+    )
+    p.set_defaults(handler=hook)
+
+    for name, handler, text in (
+        ("install", install_command, "add mnemo's hooks to Claude Code settings (idempotent)"),
+        ("uninstall", uninstall_command, "remove exactly what `mnemo install` added"),
+    ):
+        p = commands.add_parser(name, help=text, description=text)
+        where = p.add_mutually_exclusive_group()
+        where.add_argument(
+            "--project", type=Path, metavar="DIR", help="project settings (default: here)"
+        )
+        where.add_argument(
+            "--user", action="store_true", help="user settings (~/.claude/settings.json)"
+        )
+        if name == "install":
+            p.add_argument(
+                "--no-deny-rules", action="store_true", help="skip permissions.deny rules"
+            )
+        p.set_defaults(handler=handler)
+
+    p = commands.add_parser("doctor", help="check server, hooks and hook latency; say what to fix")
+    p.add_argument("--project", type=Path, metavar="DIR")
+    p.set_defaults(handler=doctor_command)
+    p = commands.add_parser("status", help="this project's memory: agent, blocks, last sessions")
+    p.add_argument("--project", type=Path, metavar="DIR")
+    p.set_defaults(handler=status_command)
     return parser
 
 

@@ -1,0 +1,409 @@
+"""`mnemo hook <event>`: the Claude Code hook programs (standard library only).
+
+Each reads Claude Code's JSON from stdin, answers on stdout in the documented shape, and exits 0
+on any internal failure with one short line on stderr: memory must never break or slow a session.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mnemo.claude import context, guard, launcher, project, state, summary, transcript
+from mnemo.claude.config import HookConfig, state_dir
+from mnemo.client import ApiError, MnemoClient, Unreachable
+from mnemo.redact import redact
+
+EVENTS = (
+    "session-start",
+    "user-prompt-submit",
+    "pre-tool-use",
+    "post-tool-use",
+    "pre-compact",
+    "stop",
+    "session-end",
+)
+TRIVIAL = re.compile(
+    r"^\s*(y|n|yes|no|ok|okay|k|sure|thanks?|thank you|ty|go|go on|continue|proceed|next|done|"
+    r"lgtm|great|nice|cool|perfect|do it|yep|nope)\s*[.!?]*\s*$",
+    re.I,
+)
+EDIT_TOOLS = summary.EDIT_TOOLS
+
+
+class Hook:
+    """Everything one hook invocation needs, resolved lazily."""
+
+    def __init__(self, payload: dict[str, Any], config: HookConfig) -> None:
+        self.payload = payload
+        self.config = config
+        self.state = state_dir()
+        self.session_id = str(payload.get("session_id") or "unknown")
+        cwd = str(payload.get("cwd") or os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd())
+        self.cwd = cwd
+        self.root = project.project_root(cwd)
+        self.client = MnemoClient(
+            config.url,
+            config.api_key,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            spool_dir=self.state / "spool",
+        )
+
+    @property
+    def excluded(self) -> bool:
+        return self.config.disable or any(
+            fnmatch.fnmatch(str(self.root), pattern) or fnmatch.fnmatch(self.cwd, pattern)
+            for pattern in self.config.exclude
+        )
+
+    def agent_id(self, create: bool = True) -> str | None:
+        """The project's agent; None when it is not known yet and the server is down."""
+        if self.config.agent_id:
+            return self.config.agent_id
+        cached = project.cached_agent(self.state, self.root)
+        if cached or not create:
+            return cached
+        try:
+            return project.ensure_agent(self.client, self.state, self.root)
+        except Unreachable:
+            return None
+
+    def write(self, path: str, body: Any, key: str) -> None:
+        """POST to `/v1/agents/{agent}<path>`; spooled when the server is down, and spooled
+        with the project root when even the agent id is not known yet."""
+        agent_id = self.agent_id()
+        if agent_id is None:
+            self.client.spool("POST", path, body, key, {"project_root": str(self.root)})
+            return
+        self.client.write("POST", f"/v1/agents/{agent_id}{path}", body, key=key)
+
+    def resolve_spooled(self, entry: dict[str, Any]) -> str:
+        root = (entry.get("context") or {}).get("project_root")
+        if not root:
+            return str(entry["path"])
+        agent_id = self.config.agent_id or project.ensure_agent(self.client, self.state, Path(root))
+        return f"/v1/agents/{agent_id}{entry['path']}"
+
+    def remember(
+        self, text: str, kind: str, metadata: dict[str, Any], key: str | None = None
+    ) -> str:
+        """Store a typed passage (spooled if the server is down). Returns its idempotency key."""
+        key = key or str(uuid.uuid4())
+        clean, _ = redact(text)
+        meta = {"type": kind, "session_id": self.session_id, "source": "claude-code", **metadata}
+        meta = {k: redact(v)[0] if isinstance(v, str) else v for k, v in meta.items()}
+        self.write("/archival-memory", {"text": clean, "tags": [kind], "metadata": meta}, key)
+        return key
+
+
+# ---------------------------------------------------------------------- events
+
+
+def session_start(hook: Hook) -> dict[str, Any] | None:
+    if not hook.client.healthy():
+        if hook.config.autostart:
+            launcher.start_server(hook.config.url, hook.state)
+        return None
+    if hook.client.pending():
+        launcher.detached(["hook", "replay"], hook.state / "worker.log")
+    agent_id = project.ensure_agent(hook.client, hook.state, hook.root, verify=True)
+    blocks = hook.client.request("GET", f"/v1/agents/{agent_id}/core-memory/blocks")
+    base = f"/v1/agents/{agent_id}/archival-memory"
+    summaries = hook.client.request(
+        "GET",
+        base,
+        query={
+            "ascending": False,
+            "limit": hook.config.recent_sessions,
+            "metadata.type": "session_summary",
+        },
+    )
+    query = " ".join([hook.root.name, *(s.get("text", "")[:300] for s in summaries[:1])])
+    found = hook.client.request("GET", f"{base}/search", query={"query": query, "top_k": 10})
+    seen_text: set[str] = {s.get("text", "") for s in summaries}
+    relevant = []
+    for result in found.get("results", []):
+        kind = (result.get("metadata") or {}).get("type")
+        if kind == "session_summary" or result["content"] in seen_text:
+            continue
+        seen_text.add(result["content"])
+        relevant.append(result)
+    text, shown = context.session_context(
+        hook.root.name, blocks, summaries, relevant, hook.config.session_budget
+    )
+    with state.update(hook.state, hook.session_id) as data:
+        data.setdefault("started", time.time())
+        data["injected"] = sorted(set(data.get("injected", [])) | set(shown))
+    return {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}}
+
+
+def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
+    prompt = str(hook.payload.get("prompt") or "").strip()
+    if (
+        len(prompt) < hook.config.min_prompt_chars
+        or TRIVIAL.match(prompt)
+        or prompt.startswith("/")
+    ):
+        return None
+    agent_id = hook.agent_id(create=False)
+    if not agent_id:
+        return None
+    query = redact(prompt)[0][:2000]
+    found = hook.client.request(
+        "GET",
+        f"/v1/agents/{agent_id}/archival-memory/search",
+        query={"query": query, "top_k": hook.config.prompt_top_k},
+    )
+    injected = set(state.load(hook.state, hook.session_id).get("injected", []))
+    results = [
+        r
+        for r in found.get("results", [])
+        if r["id"] not in injected and (r.get("similarity") or 0) >= hook.config.min_similarity
+    ]
+    text, shown = context.prompt_context(results, hook.config.prompt_budget)
+    if not text:
+        return None
+    with state.update(hook.state, hook.session_id) as data:
+        data["injected"] = sorted(set(data.get("injected", [])) | set(shown))
+    return {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text}}
+
+
+def pre_tool_use(hook: Hook) -> dict[str, Any] | None:
+    if not hook.config.guard or hook.payload.get("tool_name") not in ("Bash", "PowerShell"):
+        return None
+    command = str((hook.payload.get("tool_input") or {}).get("command") or "")
+    verdict = guard.check(
+        command,
+        cwd=hook.cwd,
+        project_root=str(hook.root),
+        home=os.path.expanduser("~"),
+        disabled=hook.config.guard_disable,
+        extra_deny=hook.config.guard_deny,
+        allow=hook.config.guard_allow,
+    )
+    if verdict is None:
+        return None
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": verdict.reason,
+        }
+    }
+
+
+def post_tool_use(hook: Hook) -> dict[str, Any] | None:
+    tool = str(hook.payload.get("tool_name") or "")
+    tool_input = hook.payload.get("tool_input") or {}
+    if tool in EDIT_TOOLS:
+        _record_edit(hook, tool, tool_input)
+    elif tool == "Bash":
+        _record_command(hook, str(tool_input.get("command") or ""))
+    return None
+
+
+def _record_edit(hook: Hook, tool: str, tool_input: dict[str, Any]) -> None:
+    path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
+    if not path:
+        return
+    rel = summary.relative(path, str(hook.root))
+    response = hook.payload.get("tool_response") or {}
+    operation = EDIT_TOOLS[tool]
+    if tool == "Write" and isinstance(response, dict) and response.get("type") == "create":
+        operation = "create"
+    with state.update(hook.state, hook.session_id) as data:
+        edits = data.setdefault("edits", {})
+        first = rel not in edits
+        edits[rel] = edits.get(rel, 0) + 1
+    if not first:
+        return  # one passage per file per session; the summary counts the rest
+    snippet = str(tool_input.get("new_string") or tool_input.get("content") or "")
+    snippet = " ".join(snippet.split())[:200]
+    text = f"File {rel} changed ({operation}) in session {hook.session_id[:8]}"
+    hook.remember(
+        text + (f": {snippet}" if snippet else ""),
+        "file_change",
+        {"path": rel, "operation": operation, "tool": tool},
+    )
+
+
+def _exit_status(payload: dict[str, Any]) -> tuple[int | None, str]:
+    """Exit status and error text of a Bash call, from PostToolUseFailure or PostToolUse."""
+    if payload.get("hook_event_name") == "PostToolUseFailure":
+        error = str(payload.get("error") or "")
+        match = re.match(r"\s*Exit code (\d+)", error)
+        return (int(match.group(1)) if match else 1), error
+    response = payload.get("tool_response") or {}
+    if isinstance(response, dict):
+        for key in ("exit_code", "exitCode", "returnCode", "return_code"):
+            if isinstance(response.get(key), int) and response[key] != 0:
+                return response[key], str(response.get("stderr") or response.get("stdout") or "")
+    return None, ""
+
+
+def _record_command(hook: Hook, command: str) -> None:
+    command = command.strip()
+    if not command:
+        return
+    status, error = _exit_status(hook.payload)
+    key = summary.program(command)
+    if status is not None:
+        tail = " ".join(error.split())[-500:]
+        event = hook.remember(
+            f"Command failed (exit {status}): {command[:300]}\nError: {tail}",
+            "command_failure",
+            {"command": command[:500], "exit_code": status},
+        )
+        with state.update(hook.state, hook.session_id) as data:
+            data.setdefault("failures", {})[key] = {
+                "command": command[:500],
+                "event": event,
+                "error": tail[-200:],
+            }
+        return
+    with state.update(hook.state, hook.session_id) as data:
+        failure = data.get("failures", {}).pop(key, None)
+    if failure:
+        hook.remember(
+            f"Fix: `{command[:300]}` succeeded after `{failure['command'][:300]}` failed "
+            f"({failure['error']})",
+            "command_fix",
+            {
+                "command": command[:500],
+                "fixes_command": failure["command"],
+                "fixes_event": failure["event"],
+            },
+        )
+
+
+def _import_messages(hook: Hook, path: str) -> None:
+    """Send transcript messages written since the last call to recall memory."""
+    if not path:
+        return
+    with state.update(hook.state, hook.session_id) as data:
+        offset = int(data.get("offset", 0))
+        chunk = transcript.read(path, offset)
+        messages = [
+            {
+                "role": "user" if e.kind == "user" else "assistant",
+                "content": redact(e.text)[0][:100_000],
+                "created_at": e.timestamp or None,
+                "conversation_id": hook.session_id,
+                "metadata": {"kind": e.kind} if e.kind == "compact_summary" else {},
+            }
+            for e in chunk.entries
+        ]
+        if messages:
+            hook.write(
+                "/messages/import", {"messages": messages}, f"messages-{hook.session_id}-{offset}"
+            )
+        data["offset"] = chunk.offset
+
+
+def stop(hook: Hook) -> dict[str, Any] | None:
+    _import_messages(hook, str(hook.payload.get("transcript_path") or ""))
+    if hook.payload.get("last_assistant_message"):
+        with state.update(hook.state, hook.session_id) as data:
+            data["last_assistant_message"] = str(hook.payload["last_assistant_message"])[:2000]
+    return None
+
+
+def pre_compact(hook: Hook) -> dict[str, Any] | None:
+    _import_messages(hook, str(hook.payload.get("transcript_path") or ""))
+    return None
+
+
+def session_end(hook: Hook) -> dict[str, Any] | None:
+    """SessionEnd has ~1.5 s: hand the summary to a detached worker and return."""
+    launcher.detached(
+        ["hook", "finish-session"],
+        hook.state / "worker.log",
+        stdin_data=json.dumps(hook.payload).encode(),
+    )
+    return None
+
+
+def finish_session(hook: Hook) -> dict[str, Any] | None:
+    """The detached end of a session: last messages, the summary passage, learnings."""
+    path = str(hook.payload.get("transcript_path") or "")
+    _import_messages(hook, path)
+    remembered = state.load(hook.state, hook.session_id)
+    whole = transcript.read(path, 0)
+    result = summary.summarise(whole, str(hook.root), remembered.get("last_assistant_message", ""))
+    if result.empty:
+        state.forget(hook.state, hook.session_id)
+        return None
+    text = summary.render(result, hook.session_id)
+    hook.remember(
+        text,
+        "session_summary",
+        {
+            "files": result.files[:50],
+            "duration_seconds": result.duration_seconds,
+            "errors": len(result.failures),
+            "reason": str(hook.payload.get("reason") or ""),
+        },
+        key=f"summary-{hook.session_id}",
+    )
+    lessons = summary.learnings(result)
+    if lessons:
+        hook.write(
+            "/core-memory/blocks/learnings/append",
+            {"text": redact("\n".join(lessons))[0]},
+            f"learnings-{hook.session_id}",
+        )
+    state.forget(hook.state, hook.session_id)
+    replay(hook)
+    return None
+
+
+def replay(hook: Hook) -> dict[str, Any] | None:
+    hook.client.replay(deadline=time.monotonic() + 60, resolve=hook.resolve_spooled)
+    return None
+
+
+HANDLERS: dict[str, Callable[[Hook], dict[str, Any] | None]] = {
+    "session-start": session_start,
+    "user-prompt-submit": user_prompt_submit,
+    "pre-tool-use": pre_tool_use,
+    "post-tool-use": post_tool_use,
+    "pre-compact": pre_compact,
+    "stop": stop,
+    "session-end": session_end,
+    "finish-session": finish_session,
+    "replay": replay,
+}
+
+
+def run(event: str, stdin: Any = None, stdout: Any = None) -> int:
+    """Run one hook. Always exit 0: a memory failure must not become a Claude Code error."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    try:
+        raw = stdin.read() if event != "replay" else "{}"
+        payload = json.loads(raw) if raw.strip() else {}
+        if not isinstance(payload, dict):
+            raise ValueError("hook input is not a JSON object")
+        config = HookConfig.load()
+        hook = Hook(payload, config)
+        if hook.excluded and event != "pre-tool-use":
+            return 0
+        reply = HANDLERS[event](hook)
+    except Unreachable:
+        return 0  # server down: reads return nothing, writes were spooled
+    except (ApiError, OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"mnemo {event}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+        return 0
+    if reply:
+        stdout.write(json.dumps(reply))
+        stdout.flush()
+    return 0

@@ -1,0 +1,296 @@
+"""`mnemo install / uninstall / doctor / status`: wiring mnemo into Claude Code settings.
+
+The installer merges into `.claude/settings.json` (project) or `~/.claude/settings.json` (user),
+keeps everything already there, writes a backup first, and records what it added so that
+`uninstall` removes exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mnemo.claude import guard, project
+from mnemo.claude.config import HookConfig, config_file, state_dir
+from mnemo.client import ApiError, MnemoClient, Unreachable
+
+# (Claude Code event, matcher or None, our hook name, timeout seconds)
+HOOKS: list[tuple[str, str | None, str, int]] = [
+    ("SessionStart", "startup|resume|clear|compact", "session-start", 10),
+    ("UserPromptSubmit", None, "user-prompt-submit", 5),
+    ("PreToolUse", "Bash", "pre-tool-use", 5),
+    ("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash", "post-tool-use", 5),
+    ("PostToolUseFailure", "Bash", "post-tool-use", 5),
+    ("PreCompact", None, "pre-compact", 10),
+    ("Stop", None, "stop", 10),
+    ("SessionEnd", None, "session-end", 5),
+]
+
+
+def mnemo_command() -> str:
+    """How Claude Code should start mnemo: the executable next to this interpreter."""
+    beside = Path(sys.executable).with_name("mnemo")
+    if beside.is_file():
+        return shlex.quote(str(beside))
+    found = shutil.which("mnemo")
+    if found:
+        return shlex.quote(found)
+    return f"{shlex.quote(sys.executable)} -m mnemo"
+
+
+def settings_path(project_dir: Path | None, user: bool) -> Path:
+    if user:
+        return Path(os.path.expanduser("~")) / ".claude" / "settings.json"
+    root = project.project_root(str(project_dir or Path.cwd()))
+    return root / ".claude" / "settings.json"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    text = path.read_text()
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SystemExit(f"mnemo install: {path} is not valid JSON ({exc}); fix it first") from exc
+    if not isinstance(data, dict):
+        raise SystemExit(f"mnemo install: {path} does not hold a JSON object")
+    return data
+
+
+def _write(path: Path, data: dict[str, Any]) -> Path | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = None
+    if path.exists():
+        backup = path.with_name(f"{path.name}.mnemo-backup-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(temporary, path)
+    return backup
+
+
+def _records_path() -> Path:
+    return state_dir() / "installs.json"
+
+
+def _records() -> dict[str, Any]:
+    try:
+        return json.loads(_records_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_records(records: dict[str, Any]) -> None:
+    path = _records_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records, indent=2))
+
+
+def install(path: Path, command: str | None = None, deny_rules: bool = True) -> list[str]:
+    """Merge mnemo's hooks and deny rules into a settings file. Idempotent. Returns a report."""
+    command = command or mnemo_command()
+    data = _read(path)
+    hooks = data.setdefault("hooks", {})
+    added_commands: list[str] = []
+    report = []
+    for event, matcher, name, timeout in HOOKS:
+        line = f"{command} hook {name}"
+        groups = hooks.setdefault(event, [])
+        present = any(h.get("command") == line for g in groups for h in g.get("hooks", []))
+        if present:
+            continue
+        group: dict[str, Any] = {
+            "hooks": [{"type": "command", "command": line, "timeout": timeout}]
+        }
+        if matcher:
+            group = {"matcher": matcher, **group}
+        groups.append(group)
+        added_commands.append(line)
+        report.append(f"hook {event}{f' [{matcher}]' if matcher else ''} -> {name}")
+    added_rules: list[str] = []
+    if deny_rules:
+        deny = data.setdefault("permissions", {}).setdefault("deny", [])
+        for rule in guard.PERMISSION_DENY_RULES:
+            if rule not in deny:
+                deny.append(rule)
+                added_rules.append(rule)
+        if added_rules:
+            report.append(f"{len(added_rules)} permissions.deny rules")
+    if not added_commands and not added_rules:
+        return ["already installed; nothing changed"]
+    backup = _write(path, data)
+    if backup:
+        report.append(f"backup of the previous file: {backup}")
+    records = _records()
+    entry = records.setdefault(str(path), {"commands": [], "deny": []})
+    entry["commands"] = sorted(set(entry["commands"]) | set(added_commands))
+    entry["deny"] = sorted(set(entry["deny"]) | set(added_rules))
+    _save_records(records)
+    return report
+
+
+def uninstall(path: Path) -> list[str]:
+    records = _records()
+    entry = records.pop(str(path), None)
+    if not entry:
+        return [f"nothing recorded as installed by mnemo in {path}"]
+    data = _read(path)
+    commands = set(entry.get("commands", []))
+    hooks = data.get("hooks", {})
+    removed = 0
+    for event in list(hooks):
+        kept_groups = []
+        for group in hooks[event]:
+            handlers = [h for h in group.get("hooks", []) if h.get("command") not in commands]
+            removed += len(group.get("hooks", [])) - len(handlers)
+            if handlers:
+                kept_groups.append({**group, "hooks": handlers})
+        if kept_groups:
+            hooks[event] = kept_groups
+        else:
+            del hooks[event]
+    if "hooks" in data and not hooks:
+        del data["hooks"]
+    rules = set(entry.get("deny", []))
+    permissions = data.get("permissions", {})
+    if "deny" in permissions:
+        before = len(permissions["deny"])
+        permissions["deny"] = [r for r in permissions["deny"] if r not in rules]
+        removed_rules = before - len(permissions["deny"])
+        if not permissions["deny"]:
+            del permissions["deny"]
+        if not permissions:
+            del data["permissions"]
+    else:
+        removed_rules = 0
+    _write(path, data)
+    _save_records(records)
+    return [f"removed {removed} hooks and {removed_rules} permissions.deny rules from {path}"]
+
+
+def doctor(project_dir: Path) -> tuple[bool, list[str]]:
+    """Check what a working setup needs; each line says what is wrong and how to fix it."""
+    config = HookConfig.load()
+    lines: list[str] = []
+    ok = True
+    client = MnemoClient(config.url, config.api_key, connect_timeout=1.0)
+    started = time.perf_counter()
+    try:
+        client.request("GET", "/v1/health/")
+        lines.append(
+            f"ok   server {config.url} answers ({(time.perf_counter() - started) * 1000:.0f} ms)"
+        )
+    except (Unreachable, ApiError) as exc:
+        ok = False
+        lines.append(
+            f"FAIL server {config.url} unreachable ({exc}); run `mnemo serve` or ./scripts/start"
+        )
+    if config.api_key or not config.url.startswith("http://127.0.0.1"):
+        try:
+            client.request("GET", "/v1/agents/", query={"limit": 1})
+            lines.append("ok   API key accepted")
+        except ApiError as exc:
+            ok = False
+            lines.append(
+                f"FAIL API request refused ({exc}); set MNEMO_API_KEY or api_key in {config_file()}"
+            )
+        except Unreachable:
+            pass
+    found_settings = [
+        p
+        for p in (settings_path(project_dir, False), settings_path(None, True))
+        if "hook session-start" in (p.read_text() if p.is_file() else "")
+    ]
+    if found_settings:
+        lines.append("ok   hooks installed in " + ", ".join(map(str, found_settings)))
+        for path in found_settings:
+            for event in json.loads(path.read_text()).get("hooks", {}).values():
+                for group in event:
+                    for handler in group.get("hooks", []):
+                        exe = shlex.split(handler.get("command", ""))[:1]
+                        if (
+                            " hook " in handler.get("command", "")
+                            and exe
+                            and not Path(exe[0]).exists()
+                        ):
+                            ok = False
+                            lines.append(
+                                f"FAIL hook command {exe[0]} does not exist; "
+                                "run `mnemo install` again"
+                            )
+    else:
+        ok = False
+        lines.append("FAIL no mnemo hooks in project or user settings; run `mnemo install`")
+    spool = client.__class__(config.url, spool_dir=state_dir() / "spool").pending()
+    lines.append(("warn " if spool else "ok   ") + f"{spool} writes waiting in the spool")
+    samples = []
+    payload = json.dumps(
+        {
+            "hook_event_name": "UserPromptSubmit",
+            "session_id": "doctor",
+            "cwd": str(project_dir),
+            "prompt": "ok",
+        }
+    )
+    for _ in range(5):
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "mnemo", "hook", "user-prompt-submit"],
+            input=payload,
+            text=True,
+            capture_output=True,
+        )
+        samples.append((time.perf_counter() - began) * 1000)
+    p50 = sorted(samples)[len(samples) // 2]
+    lines.append(
+        ("ok   " if p50 < 300 else "warn ") + f"hook start-up p50 {p50:.0f} ms over 5 runs"
+    )
+    return ok, lines
+
+
+def status(project_dir: Path) -> list[str]:
+    config = HookConfig.load()
+    root = project.project_root(str(project_dir))
+    client = MnemoClient(config.url, config.api_key, connect_timeout=1.0)
+    lines = [f"project: {root}"]
+    agent_id = config.agent_id or project.cached_agent(state_dir(), root)
+    try:
+        if not agent_id:
+            found = client.request(
+                "GET", "/v1/agents/", query={"name": project.agent_name(root), "limit": 1}
+            )
+            agent_id = found[0]["id"] if found else None
+        if not agent_id:
+            return [*lines, "no memory yet for this project (it is created at the first session)"]
+        agent = client.request("GET", f"/v1/agents/{agent_id}")
+        lines.append(f"agent:   {agent['name']} ({agent_id})")
+        for block in agent.get("blocks", []):
+            lines.append(f"  block {block['label']}: {len(block['value'])}/{block['limit']} chars")
+        passages = client.request(
+            "GET", f"/v1/agents/{agent_id}/archival-memory", query={"limit": 1000}
+        )
+        lines.append(f"archival passages: {len(passages)}{'+' if len(passages) == 1000 else ''}")
+        sessions = client.request(
+            "GET",
+            f"/v1/agents/{agent_id}/archival-memory",
+            query={"limit": 3, "ascending": False, "metadata.type": "session_summary"},
+        )
+        lines.append("last sessions:" if sessions else "no session summaries yet")
+        for item in sessions:
+            first = item["text"].splitlines()[1:2] or item["text"].splitlines()[:1]
+            lines.append(f"  {item['created_at'][:16]}  {first[0][:100]}")
+    except Unreachable:
+        lines.append(f"server {config.url} is not running")
+    except ApiError as exc:
+        lines.append(f"server error: {exc}")
+    return lines

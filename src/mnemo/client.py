@@ -1,0 +1,180 @@
+"""A small HTTP client for the mnemo API, shared by the hooks and the CLI (standard library only).
+
+Writes carry an Idempotency-Key. When the server cannot be reached within the connect timeout a
+write is spooled to disk and replayed later, exactly once (the server drops repeated keys);
+reads simply come back empty. Nothing here ever raises into a hook on network trouble.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+
+class Unreachable(Exception):
+    """The server did not answer (refused, timed out, reset)."""
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class MnemoClient:
+    def __init__(
+        self,
+        url: str,
+        api_key: str = "",
+        connect_timeout: float = 0.3,
+        read_timeout: float = 5.0,
+        spool_dir: Path | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._https else 80)
+        self._prefix = parts.path.rstrip("/")
+        self._api_key = api_key
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.spool_dir = spool_dir
+
+    # ------------------------------------------------------------------ raw requests
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        read_timeout: float | None = None,
+    ) -> Any:
+        target = self._prefix + path
+        if query:
+            pairs = []
+            for key, value in query.items():
+                for item in value if isinstance(value, list) else [value]:
+                    if item is not None:
+                        pairs.append(
+                            (key, "true" if item is True else "false" if item is False else item)
+                        )
+            target += "?" + urlencode(pairs)
+        headers = {"Accept": "application/json"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        connection_type = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        connection = connection_type(self._host, self._port, timeout=self.connect_timeout)
+        try:
+            connection.connect()
+            if connection.sock is not None:
+                connection.sock.settimeout(read_timeout or self.read_timeout)
+            connection.request(method, target, body=payload, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise Unreachable(f"{self.url}: {exc}") from exc
+        finally:
+            connection.close()
+        data = json.loads(raw) if raw else None
+        if response.status >= 400:
+            detail = (
+                data.get("detail") if isinstance(data, dict) else raw[:200].decode(errors="replace")
+            )
+            raise ApiError(response.status, str(detail))
+        return data
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.request("GET", "/v1/health/"))
+        except (Unreachable, ApiError, ValueError):
+            return False
+
+    # ------------------------------------------------------------------ writes with a spool
+
+    def write(self, method: str, path: str, body: Any, key: str | None = None) -> Any:
+        """Send a write; if the server is unreachable, spool it and return None."""
+        key = key or str(uuid.uuid4())
+        try:
+            return self.request(method, path, body, idempotency_key=key)
+        except Unreachable:
+            self.spool(method, path, body, key)
+            return None
+
+    def spool(
+        self, method: str, path: str, body: Any, key: str, context: dict[str, str] | None = None
+    ) -> None:
+        """Queue a write on disk. `context` travels with it for `replay(resolve=...)`, e.g. the
+        project whose agent id was not known yet when the write was made."""
+        if self.spool_dir is None:
+            return
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{re.sub(r'[^A-Za-z0-9_-]', '_', key)[:80]}.json"
+        entry = {"method": method, "path": path, "body": body, "key": key, "context": context or {}}
+        temporary = self.spool_dir / f".{name}.tmp"
+        temporary.write_text(json.dumps(entry))
+        os.replace(temporary, self.spool_dir / name)
+
+    def pending(self) -> int:
+        if self.spool_dir is None or not self.spool_dir.is_dir():
+            return 0
+        return sum(1 for p in self.spool_dir.glob("*.json"))
+
+    def replay(
+        self,
+        deadline: float | None = None,
+        resolve: Callable[[dict[str, Any]], str] | None = None,
+    ) -> int:
+        """Send spooled writes oldest first; stop at the first unreachable or at `deadline`
+        (a time.monotonic() value). A write the server rejects (4xx) moves to `failed/`.
+        Returns how many were delivered. Safe to run concurrently: one replayer at a time."""
+        if self.spool_dir is None or not self.spool_dir.is_dir():
+            return 0
+        import fcntl
+
+        lock_path = self.spool_dir / ".replay.lock"
+        with open(lock_path, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return 0
+            delivered = 0
+            for item in sorted(self.spool_dir.glob("*.json")):
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                try:
+                    entry = json.loads(item.read_text())
+                except (OSError, ValueError):
+                    continue
+                try:
+                    path = resolve(entry) if resolve else entry["path"]
+                    self.request(entry["method"], path, entry["body"], idempotency_key=entry["key"])
+                except Unreachable:
+                    break
+                except ApiError as exc:
+                    if exc.status >= 500 or exc.status in (408, 409, 429):
+                        break
+                    failed = self.spool_dir / "failed"
+                    failed.mkdir(exist_ok=True)
+                    os.replace(item, failed / item.name)
+                    continue
+                item.unlink(missing_ok=True)
+                delivered += 1
+            return delivered
