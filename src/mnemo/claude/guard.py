@@ -60,6 +60,21 @@ def split_commands(command: str) -> list[str]:
     return pieces
 
 
+def shell_payloads(command: str, depth: int = 0) -> list[str]:
+    """The scripts given to `sh -c`/`bash -c` anywhere in the line, nested ones included."""
+    try:
+        words = shlex.split(command, posix=True)
+    except ValueError:
+        return []
+    found = []
+    for i in range(len(words) - 2):
+        if os.path.basename(words[i].lstrip("\\")) in SHELLS and words[i + 1] == "-c":
+            found.append(words[i + 2])
+            if depth < 3:
+                found.extend(shell_payloads(words[i + 2], depth + 1))
+    return found
+
+
 def words_of(simple: str) -> list[str]:
     try:
         words = shlex.split(simple, posix=True)
@@ -223,11 +238,7 @@ def check(
         return None
     disabled = set(disabled)
     ctx = Context(cwd=cwd, project_root=project_root, home=home, raw=command)
-    lines = [command]
-    for simple in split_commands(command):
-        words = words_of(simple)
-        if len(words) >= 3 and words[0] in SHELLS and words[1] == "-c":
-            lines.append(words[2])
+    lines = [command, *shell_payloads(command)]
     for line in lines:
         ctx.raw = line
         for simple in split_commands(line):

@@ -390,7 +390,7 @@ def run(event: str, stdin: Any = None, stdout: Any = None) -> int:
     stdout = stdout or sys.stdout
     try:
         raw = stdin.read() if event != "replay" else "{}"
-        payload = json.loads(raw) if raw.strip() else {}
+        payload = json.loads(raw)
         if not isinstance(payload, dict):
             raise ValueError("hook input is not a JSON object")
         config = HookConfig.load()

@@ -1,0 +1,75 @@
+"""Hook programs run as subprocesses, as Claude Code runs them, in a temporary HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def git_project(path: Path, readme: str = "# Demo uploader\nUploads files with retries.\n") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    (path / "README.md").write_text(readme)
+    (path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    return path
+
+
+@dataclass
+class HookRunner:
+    home: Path
+    url: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "XDG_", "CLAUDE"))
+        }
+        env.update(
+            HOME=str(self.home),
+            MNEMO_URL=self.url,
+            MNEMO_CONFIG=str(self.home / "no-config.toml"),
+            MNEMO_AUTOSTART="0",
+        )
+        return env
+
+    @property
+    def state(self) -> Path:
+        return self.home / ".local" / "state" / "mnemo"
+
+    def run(
+        self, name: str, payload: dict[str, Any], **env: str
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+        result = subprocess.run(
+            [sys.executable, "-m", "mnemo", "hook", name],
+            input=json.dumps(payload),
+            capture_output=True,
+            text=True,
+            env={**self.env, **env},
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        reply = json.loads(result.stdout) if result.stdout.strip() else None
+        return result, reply
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mnemo", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def hooks(server, tmp_path: Path) -> HookRunner:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    home.mkdir()
+    return HookRunner(home=home, url=server.url)
