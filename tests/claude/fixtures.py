@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 SESSION = "9f1c2a7e-0000-4000-8000-000000000001"
+FAILED_TEST = (
+    "FAILED tests/test_uploader.py::test_retry - "
+    "TypeError: upload() got an unexpected keyword 'retries'"
+)
 
 
 def payload(
@@ -151,7 +155,7 @@ def session_lines(cwd: Path, session: str = SESSION) -> list[dict[str, Any]]:
         ),
         tool_result(
             "toolu_02",
-            "FAILED tests/test_uploader.py::test_retry - TypeError: upload() got an unexpected keyword 'retries'",
+            FAILED_TEST,
             True,
             3,
             cwd,

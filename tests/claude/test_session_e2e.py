@@ -13,7 +13,7 @@ import httpx
 
 from mnemo.claude.project import agent_name
 from tests.claude.conftest import HookRunner, git_project
-from tests.claude.fixtures import SESSION, payload, session_lines, write_transcript
+from tests.claude.fixtures import FAILED_TEST, SESSION, payload, session_lines, write_transcript
 from tests.conftest import ServerProcess
 
 HEAVY = (
@@ -53,7 +53,7 @@ def wait_for(check: Any, timeout: float = 30) -> Any:
 def run_first_session(hooks: HookRunner, project: Path, transcript: Path) -> None:
     lines = session_lines(project)
     app = project / "app" / "uploader.py"
-    started, reply = hooks.run(
+    _, reply = hooks.run(
         "session-start",
         payload("SessionStart", project, transcript, source="startup", model="claude-sonnet-4-5"),
     )
@@ -102,7 +102,7 @@ def run_first_session(hooks: HookRunner, project: Path, transcript: Path) -> Non
             tool_name="Bash",
             tool_input={"command": "pytest -q tests/test_uploader.py"},
             tool_use_id="toolu_02",
-            error="Exit code 1\nFAILED tests/test_uploader.py::test_retry - TypeError: upload() got an unexpected keyword 'retries'",
+            error=f"Exit code 1\n{FAILED_TEST}",
             is_interrupt=False,
         ),
     )
