@@ -44,9 +44,9 @@ class ServerProcess:
 
 
 def start_server(
-    data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60
+    data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60, port: int | None = None
 ) -> ServerProcess:
-    port = free_port()
+    port = port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "LETTA_"))}
     full_env["MNEMO_CONFIG"] = str(data_dir.parent / "no-config.toml")
