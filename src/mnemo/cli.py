@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
-import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnemo import __version__
 from mnemo.errors import MnemoError
 
+if TYPE_CHECKING:
+    import argparse
+
 
 def serve(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
     import uvicorn
 
     from mnemo.api import create_app
@@ -82,6 +86,8 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="mnemo", description="Persistent memory for Claude Code and other agents."
     )
@@ -148,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "hook" and not argv[1].startswith("-"):
+        # Claude Code starts a hook on every prompt and tool call: skip argparse (~7 ms).
+        from mnemo.claude.hooks import HANDLERS, run
+
+        if argv[1] in HANDLERS:
+            sys.exit(run(argv[1]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

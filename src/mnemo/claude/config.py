@@ -6,10 +6,8 @@ Standard library only. The config file is the same TOML the server reads.
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 DEFAULT_URL = "http://127.0.0.1:8283"
 
@@ -32,59 +30,87 @@ def state_dir() -> Path:
     return Path(base) / "mnemo"
 
 
-@dataclass
 class HookConfig:
-    url: str = DEFAULT_URL
-    api_key: str = ""
-    agent_id: str = ""
-    disable: bool = False
-    connect_timeout: float = 0.3  # seconds to reach the server before giving up
-    read_timeout: float = 2.0
-    session_budget: int = 6000  # characters injected at session start
-    prompt_budget: int = 2000  # characters injected per prompt
-    prompt_top_k: int = 8
-    min_similarity: float = 0.3  # cosine between prompt and memory to count as relevant
-    min_prompt_chars: int = 12
-    recent_sessions: int = 3
-    autostart: bool = True
-    exclude: list[str] = field(default_factory=list)  # glob patterns of project paths
-    guard: bool = True
-    guard_disable: list[str] = field(default_factory=list)
-    guard_deny: list[str] = field(default_factory=list)
-    guard_allow: list[str] = field(default_factory=list)
+    """Settings of the hook programs. A plain class: `dataclasses` costs a hook ~10 ms of
+    imports (inspect), and every prompt pays for hook start-up."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "url": DEFAULT_URL,
+        "api_key": "",
+        "agent_id": "",
+        "disable": False,
+        "connect_timeout": 0.3,  # seconds to reach the server before giving up
+        "read_timeout": 2.0,
+        "session_budget": 6000,  # characters injected at session start
+        "prompt_budget": 2000,  # characters injected per prompt
+        "prompt_top_k": 8,
+        "min_similarity": 0.3,  # cosine between prompt and memory to count as relevant
+        "min_prompt_chars": 12,
+        "recent_sessions": 3,
+        "autostart": True,
+        "exclude": [],  # glob patterns of project paths
+        "guard": True,
+        "guard_disable": [],
+        "guard_deny": [],
+        "guard_allow": [],
+    }
+
+    url: str
+    api_key: str
+    agent_id: str
+    disable: bool
+    connect_timeout: float
+    read_timeout: float
+    session_budget: int
+    prompt_budget: int
+    prompt_top_k: int
+    min_similarity: float
+    min_prompt_chars: int
+    recent_sessions: int
+    autostart: bool
+    exclude: list[str]
+    guard: bool
+    guard_disable: list[str]
+    guard_deny: list[str]
+    guard_allow: list[str]
+
+    def __init__(self, **values: Any) -> None:
+        for name, default in self.DEFAULTS.items():
+            value = values.get(name, default)
+            setattr(self, name, list(value) if isinstance(default, list) else value)
 
     @classmethod
     def load(cls) -> HookConfig:
         values: dict[str, Any] = {}
         path = config_file()
-        try:
-            data = tomllib.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, tomllib.TOMLDecodeError):
-            data = {}
-        known = {f.name for f in fields(cls)}
+        data: dict[str, Any] = {}
+        if path.is_file():
+            import tomllib
+
+            try:
+                data = tomllib.loads(path.read_text())
+            except (OSError, tomllib.TOMLDecodeError):
+                data = {}
         for source in (data, data.get("hooks", {})):
-            values.update({k: v for k, v in source.items() if k in known})
-        if data.get("api_key") and "api_key" not in data.get("hooks", {}):
-            values["api_key"] = data["api_key"]
-        env = os.environ
-        for f in fields(cls):
-            raw = env.get(f"MNEMO_{f.name.upper()}")
+            values.update({k: v for k, v in source.items() if k in cls.DEFAULTS})
+        for name, default in cls.DEFAULTS.items():
+            raw = os.environ.get(f"MNEMO_{name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[f.name] = _parse(raw, f.type)
+            values[name] = _parse(raw, default)
         config = cls(**values)
         config.url = config.url.rstrip("/")
         return config
 
 
-def _parse(raw: str, kind: Any) -> Any:
-    kind = str(kind)
-    if kind == "bool":
+def _parse(raw: str, default: Any) -> Any:
+    """An environment value, typed like the setting's default."""
+    if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind == "int":
+    if isinstance(default, int):
         return int(raw)
-    if kind == "float":
+    if isinstance(default, float):
         return float(raw)
-    if kind.startswith("list"):
+    if isinstance(default, list):
         return [item.strip() for item in raw.split(",") if item.strip()]
     return raw

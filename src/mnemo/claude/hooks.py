@@ -12,12 +12,11 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mnemo.claude import context, guard, launcher, project, state, summary, transcript
+from mnemo.claude import EDIT_TOOLS, context, project, state
 from mnemo.claude.config import HookConfig, state_dir
 from mnemo.client import ApiError, MnemoClient, Unreachable
 from mnemo.redact import redact
@@ -36,7 +35,6 @@ TRIVIAL = re.compile(
     r"lgtm|great|nice|cool|perfect|do it|yep|nope)\s*[.!?]*\s*$",
     re.I,
 )
-EDIT_TOOLS = summary.EDIT_TOOLS
 
 
 class Hook:
@@ -97,7 +95,7 @@ class Hook:
         self, text: str, kind: str, metadata: dict[str, Any], key: str | None = None
     ) -> str:
         """Store a typed passage (spooled if the server is down). Returns its idempotency key."""
-        key = key or str(uuid.uuid4())
+        key = key or os.urandom(16).hex()
         clean, _ = redact(text)
         meta = {"type": kind, "session_id": self.session_id, "source": "claude-code", **metadata}
         meta = {k: redact(v)[0] if isinstance(v, str) else v for k, v in meta.items()}
@@ -109,6 +107,8 @@ class Hook:
 
 
 def session_start(hook: Hook) -> dict[str, Any] | None:
+    from mnemo.claude import launcher
+
     if not hook.client.healthy():
         if hook.config.autostart:
             launcher.start_server(hook.config.url, hook.state)
@@ -178,6 +178,8 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
 
 
 def pre_tool_use(hook: Hook) -> dict[str, Any] | None:
+    from mnemo.claude import guard
+
     if not hook.config.guard or hook.payload.get("tool_name") not in ("Bash", "PowerShell"):
         return None
     command = str((hook.payload.get("tool_input") or {}).get("command") or "")
@@ -212,6 +214,8 @@ def post_tool_use(hook: Hook) -> dict[str, Any] | None:
 
 
 def _record_edit(hook: Hook, tool: str, tool_input: dict[str, Any]) -> None:
+    from mnemo.claude import summary
+
     path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
     if not path:
         return
@@ -251,6 +255,8 @@ def _exit_status(payload: dict[str, Any]) -> tuple[int | None, str]:
 
 
 def _record_command(hook: Hook, command: str) -> None:
+    from mnemo.claude import summary
+
     command = command.strip()
     if not command:
         return
@@ -287,6 +293,8 @@ def _record_command(hook: Hook, command: str) -> None:
 
 def _import_messages(hook: Hook, path: str) -> None:
     """Send transcript messages written since the last call to recall memory."""
+    from mnemo.claude import transcript
+
     if not path:
         return
     with state.update(hook.state, hook.session_id) as data:
@@ -324,6 +332,8 @@ def pre_compact(hook: Hook) -> dict[str, Any] | None:
 
 def session_end(hook: Hook) -> dict[str, Any] | None:
     """SessionEnd has ~1.5 s: hand the summary to a detached worker and return."""
+    from mnemo.claude import launcher
+
     launcher.detached(
         ["hook", "finish-session"],
         hook.state / "worker.log",
@@ -334,6 +344,8 @@ def session_end(hook: Hook) -> dict[str, Any] | None:
 
 def finish_session(hook: Hook) -> dict[str, Any] | None:
     """The detached end of a session: last messages, the summary passage, learnings."""
+    from mnemo.claude import summary, transcript
+
     path = str(hook.payload.get("transcript_path") or "")
     _import_messages(hook, path)
     remembered = state.load(hook.state, hook.session_id)

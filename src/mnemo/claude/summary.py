@@ -12,14 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mnemo.claude import EDIT_TOOLS
 from mnemo.claude.transcript import ToolCall, TranscriptChunk
-
-EDIT_TOOLS = {
-    "Edit": "edit",
-    "MultiEdit": "edit",
-    "Write": "write",
-    "NotebookEdit": "notebook_edit",
-}
 
 
 @dataclass
