@@ -1,0 +1,154 @@
+"""Hook latency: wall time of the hook programs as Claude Code runs them (a fresh process each).
+
+Measured in one run, on one machine, against a warm server holding 10,000 passages for the
+project: a bare `python -c pass`, the server's own search time for the same prompt, our
+`mnemo hook user-prompt-submit`, the same lookup written the seed's way (importing letta_client),
+and `session-start` with the server up and down.
+
+    .venv/bin/python bench/hooks.py [--passages 10000] [--runs 40]
+
+Budgets (issue #3): user-prompt-submit p50 within 2x of (python -c pass + server search time),
+p95 <= 150 ms; session-start p95 <= 300 ms with the server up, <= 100 ms to give up when down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from latency import free_port, sentences, start, vocabulary
+
+PROMPT = "why did the uploader retry test fail with a timeout after the last refactor"
+
+
+def timed(fn: Any, runs: int) -> dict[str, float]:
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - began) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 1),
+    }
+
+
+def run(args: list[str], stdin: str, env: dict[str, str]) -> None:
+    subprocess.run(args, input=stdin, capture_output=True, text=True, env=env, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--passages", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    python = sys.executable
+    mnemo = str(Path(python).with_name("mnemo"))
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        process, url, _ = start(tmp_path / "data")
+        try:
+            project = tmp_path / "project"
+            project.mkdir()
+            subprocess.run(["git", "init", "-q", str(project)], check=True)
+            (project / "README.md").write_text("# Uploader\nUploads files with retries.\n")
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "XDG_"))}
+            env.update(
+                HOME=str(tmp_path / "home"),
+                MNEMO_URL=url,
+                MNEMO_AUTOSTART="0",
+                MNEMO_CONFIG=str(tmp_path / "none.toml"),
+            )
+            start_payload = json.dumps(
+                {
+                    "hook_event_name": "SessionStart",
+                    "source": "startup",
+                    "session_id": "bench",
+                    "cwd": str(project),
+                }
+            )
+            run([mnemo, "hook", "session-start"], start_payload, env)
+            cache = next((tmp_path / "home/.local/state/mnemo/projects").glob("*.json"))
+            agent_id = json.loads(cache.read_text())["agent_id"]
+            rng = random.Random(3)
+            words = vocabulary()
+            with httpx.Client(base_url=url, timeout=600) as client:
+                for begin in range(0, args.passages, 1000):
+                    batch = [
+                        {"text": t} for t in sentences(rng, words, min(1000, args.passages - begin))
+                    ]
+                    client.post(
+                        f"/v1/agents/{agent_id}/archival-memory/batch", json={"passages": batch}
+                    ).raise_for_status()
+                search_url = f"/v1/agents/{agent_id}/archival-memory/search"
+                client.get(search_url, params={"query": PROMPT, "top_k": 8})
+                results["server_search"] = timed(
+                    lambda: client.get(
+                        search_url, params={"query": PROMPT + str(random.random()), "top_k": 8}
+                    ),
+                    args.runs,
+                )
+            results["python_c_pass"] = timed(
+                lambda: run([python, "-c", "pass"], "", env), args.runs
+            )
+
+            def prompt_payload() -> str:
+                return json.dumps(
+                    {
+                        "hook_event_name": "UserPromptSubmit",
+                        "session_id": f"s{random.random()}",
+                        "cwd": str(project),
+                        "prompt": PROMPT + f" {random.random()}",
+                    }
+                )
+
+            results["hook_user_prompt_submit"] = timed(
+                lambda: run([mnemo, "hook", "user-prompt-submit"], prompt_payload(), env), args.runs
+            )
+            seed_way = (
+                "import sys; from letta_client import Letta\n"
+                f"client = Letta(base_url={url!r})\n"
+                f"client.agents.passages.search({agent_id!r}, query=sys.stdin.read(), top_k=5)\n"
+            )
+            results["seed_style_letta_client_hook"] = timed(
+                lambda: run([python, "-c", seed_way], PROMPT, env), max(10, args.runs // 4)
+            )
+            results["hook_session_start_server_up"] = timed(
+                lambda: run([mnemo, "hook", "session-start"], start_payload, env), args.runs
+            )
+            down = {**env, "MNEMO_URL": f"http://127.0.0.1:{free_port()}"}
+            results["hook_session_start_server_down"] = timed(
+                lambda: run([mnemo, "hook", "session-start"], start_payload, down), args.runs
+            )
+        finally:
+            process.terminate()
+            process.wait()
+    floor = results["python_c_pass"]["p50_ms"] + results["server_search"]["p50_ms"]
+    hook = results["hook_user_prompt_submit"]
+    results["ratios"] = {
+        "prompt_hook_p50_over_floor": round(hook["p50_ms"] / floor, 2),
+        "seed_style_over_prompt_hook_p50": round(
+            results["seed_style_letta_client_hook"]["p50_ms"] / hook["p50_ms"], 1
+        ),
+    }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
