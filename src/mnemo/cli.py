@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mnemo import __version__
 from mnemo.errors import MnemoError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # Claude Code replaces any hook output over 10,000 characters with a file path and a preview.
 CLAUDE_CODE_LIMIT = 10_000

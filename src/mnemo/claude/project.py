@@ -12,9 +12,12 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from mnemo.client import ApiError, MnemoClient
+
+TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTEXT_FILES = ("CLAUDE.md", "README.md", "README.rst", "README.txt", "README")
 MANIFESTS = (

@@ -9,7 +9,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def session_file(state: Path, session_id: str) -> Path:
