@@ -115,13 +115,15 @@ class Hook:
 
 
 def session_start(hook: Hook) -> dict[str, Any] | None:
-    from mnemo.claude import launcher
-
     if not hook.client.healthy():
         if hook.config.autostart:
+            from mnemo.claude import launcher
+
             launcher.start_server(hook.config.url, hook.state)
         return None
     if hook.client.pending():
+        from mnemo.claude import launcher
+
         launcher.detached(["hook", "replay"], hook.state / "worker.log")
     agent_id = project.ensure_agent(hook.client, hook.state, hook.root, verify=True)
     blocks = hook.client.request("GET", f"/v1/agents/{agent_id}/core-memory/blocks")
