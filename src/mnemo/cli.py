@@ -46,6 +46,13 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def mcp_command(args: argparse.Namespace) -> int:
+    from mnemo.mcp.server import run_stdio
+
+    run_stdio()
+    return 0
+
+
 def hook(args: argparse.Namespace) -> int:
     from mnemo.claude.hooks import run
 
@@ -58,6 +65,11 @@ def install_command(args: argparse.Namespace) -> int:
     path = install.settings_path(args.project, args.user)
     for line in install.install(path, deny_rules=not args.no_deny_rules):
         print(line)
+    if not args.user:
+        for line in install.install_mcp(path.parent.parent):
+            print(line)
+    else:
+        print(f"MCP tools: claude mcp add --scope user mnemo -- {install.mnemo_command()} mcp")
     print(f"mnemo is wired into {path}")
     return 0
 
@@ -65,8 +77,12 @@ def install_command(args: argparse.Namespace) -> int:
 def uninstall_command(args: argparse.Namespace) -> int:
     from mnemo.claude import install
 
-    for line in install.uninstall(install.settings_path(args.project, args.user)):
+    path = install.settings_path(args.project, args.user)
+    for line in install.uninstall(path):
         print(line)
+    if not args.user:
+        for line in install.uninstall_mcp(path.parent.parent):
+            print(line)
     return 0
 
 
@@ -104,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 8283)")
     p.add_argument("--data-dir", type=Path, help="where the SQLite database lives (MNEMO_DATA_DIR)")
     p.set_defaults(handler=serve)
+
+    p = commands.add_parser(
+        "mcp",
+        help="run the MCP server over stdio (memory tools for Claude Code and MCP clients)",
+        description="Serve mnemo's memory tools over stdio. The memory server must be running "
+        "(MNEMO_URL, default http://127.0.0.1:8283); the project is the working directory "
+        "or CLAUDE_PROJECT_DIR. Streamable HTTP is served by `mnemo serve` at /mcp.",
+    )
+    p.set_defaults(handler=mcp_command)
 
     p = commands.add_parser(
         "hook",

@@ -328,11 +328,17 @@ class MemoryService:
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
         return self.store.list_passages(filters, self._page(page))
 
-    def delete_passage(self, agent_id: str, passage_id: str) -> None:
-        """Delete one of the agent's passages; another agent's passage is not found here."""
+    def get_passage(self, agent_id: str, passage_id: str) -> Passage:
+        """One of the agent's passages; another agent's passage is not found here."""
         self.get_agent(agent_id)
         found = self.store.get_passages([passage_id])
-        if not found or found[0].agent_id != agent_id or not self.store.delete_passage(passage_id):
+        if not found or found[0].agent_id != agent_id:
+            raise NotFound(f"Passage {passage_id!r} not found for agent {agent_id!r}")
+        return found[0]
+
+    def delete_passage(self, agent_id: str, passage_id: str) -> None:
+        self.get_passage(agent_id, passage_id)
+        if not self.store.delete_passage(passage_id):
             raise NotFound(f"Passage {passage_id!r} not found for agent {agent_id!r}")
 
     def search_passages(

@@ -302,9 +302,13 @@ def test_install_merges_and_uninstall_restores(hooks: HookRunner, tmp_path: Path
     assert "already installed" in again.stdout
     assert json.loads(settings.read_text()) == merged
 
+    mcp = json.loads((project / ".mcp.json").read_text())["mcpServers"]["mnemo"]
+    assert mcp["args"][-1] == "mcp" and Path(mcp["command"]).exists()
+
     removed = hooks.cli("uninstall", "--project", str(project))
     assert removed.returncode == 0
     assert json.loads(settings.read_text()) == original
+    assert not (project / ".mcp.json").exists()
 
 
 def test_plugin_references_only_existing_files() -> None:

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 
 from mnemo import __version__
 from mnemo.api.errors import install_error_handlers
@@ -27,12 +29,37 @@ def build_service(settings: Settings) -> MemoryService:
     return MemoryService(open_store(settings), embedders, settings)
 
 
+def build_mcp(settings: Settings) -> MCPServer:
+    """The MCP tools for `/mcp`; they call this server's own API over loopback."""
+    from mnemo.client import MnemoClient
+    from mnemo.mcp.server import DEFAULT_MAX_CHARS, Memory, build_server
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    client = MnemoClient(f"http://{host}:{settings.port}", settings.api_key, 2.0, 30.0)
+    return build_server(Memory(client, project_dir=None, max_chars=DEFAULT_MAX_CHARS))
+
+
+def mcp_transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection when serving on loopback; behind a load balancer the Host header
+    is the balancer's, and the API key protects the endpoint."""
+    if settings.host in ("127.0.0.1", "localhost", "::1"):
+        return TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        )
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
 def create_app(settings: Settings, service: MemoryService | None = None) -> FastAPI:
     service = service or build_service(settings)
 
+    mcp_server = build_mcp(settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with mcp_server.session_manager.run():
+            yield
         service.store.close()
         log.info("store closed")
 
@@ -47,6 +74,13 @@ def create_app(settings: Settings, service: MemoryService | None = None) -> Fast
     app.state.settings = settings
     for module in (health, agents, blocks, archival, messages, transfer):
         app.include_router(module.router)
+    mcp_app = mcp_server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,  # no session affinity: any replica answers any request
+        json_response=True,
+        transport_security=mcp_transport_security(settings),
+    )
+    app.router.routes.extend(mcp_app.routes)
     install_error_handlers(app)
     # Outermost first at request time: size limit, then auth, then idempotency.
     app.add_middleware(IdempotencyMiddleware, store=service.store)

@@ -96,6 +96,45 @@ def _save_records(records: dict[str, Any]) -> None:
     path.write_text(json.dumps(records, indent=2))
 
 
+def install_mcp(project_root: Path, command: str | None = None) -> list[str]:
+    """Register `mnemo mcp` in the project's `.mcp.json` (kept: every other server)."""
+    command = command or mnemo_command()
+    path = project_root / ".mcp.json"
+    data = _read(path)
+    servers = data.setdefault("mcpServers", {})
+    executable, *prefix = shlex.split(command)
+    entry = {"command": executable, "args": [*prefix, "mcp"]}
+    if servers.get("mnemo") == entry:
+        return []
+    if "mnemo" in servers:
+        return [f"{path} already has a different 'mnemo' server; left unchanged"]
+    servers["mnemo"] = entry
+    backup = _write(path, data)
+    records = _records()
+    records.setdefault(str(path), {"commands": [], "deny": [], "mcp": []})["mcp"] = ["mnemo"]
+    _save_records(records)
+    return [f"MCP server 'mnemo' in {path}" + (f" (backup: {backup})" if backup else "")]
+
+
+def uninstall_mcp(project_root: Path) -> list[str]:
+    path = project_root / ".mcp.json"
+    records = _records()
+    entry = records.pop(str(path), None)
+    if not entry or not path.is_file():
+        return []
+    data = _read(path)
+    for name in entry.get("mcp", []):
+        data.get("mcpServers", {}).pop(name, None)
+    if data.get("mcpServers") == {}:
+        del data["mcpServers"]
+    if data:
+        _write(path, data)
+    else:
+        path.unlink()
+    _save_records(records)
+    return [f"removed the 'mnemo' MCP server from {path}"]
+
+
 def install(path: Path, command: str | None = None, deny_rules: bool = True) -> list[str]:
     """Merge mnemo's hooks and deny rules into a settings file. Idempotent. Returns a report."""
     command = command or mnemo_command()

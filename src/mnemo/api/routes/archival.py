@@ -103,6 +103,12 @@ def search_passages(
     return {"results": results, "count": len(results)}
 
 
+@router.get("/v1/agents/{agent_id}/archival-memory/{memory_id}")
+def retrieve_passage(agent_id: AgentId, memory_id: str, service: Service) -> dict[str, Any]:
+    """mnemo extension: one passage by id (404 unless it belongs to the agent)."""
+    return passage_json(service.get_passage(agent_id, memory_id))
+
+
 @router.delete("/v1/agents/{agent_id}/archival-memory/{memory_id}")
 def delete_passage(agent_id: AgentId, memory_id: str, service: Service) -> dict[str, str]:
     service.delete_passage(agent_id, memory_id)

@@ -1,0 +1,420 @@
+"""The MCP server: memory tools on the official `mcp` SDK, over stdio and streamable HTTP.
+
+Tools talk to the memory server's HTTP API (the same path the hooks use), so `mnemo mcp` over
+stdio and `/mcp` on any replica behave the same. Results are compact by default (a search
+returns an index; `memory_get` returns full text) and capped in size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from mnemo import __version__
+from mnemo.claude import project
+from mnemo.claude.config import state_dir
+from mnemo.client import ApiError, MnemoClient, Unreachable
+
+T = TypeVar("T")
+DEFAULT_MAX_CHARS = 32_000  # about 8,000 tokens
+
+INSTRUCTIONS = (
+    "Long-term memory of this project (mnemo). Search before re-investigating a problem "
+    "(memory_search, then memory_get for full text); store decisions, causes of bugs and "
+    "conventions with memory_remember; keep core memory blocks current with core_memory_append "
+    "and core_memory_replace. Search results are an index: id, score, date, type, preview."
+)
+
+READ = ToolAnnotations(
+    readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False
+)
+WRITE = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
+)
+EDIT = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False
+)
+DELETE = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+)
+
+AgentParam = Annotated[
+    str | None,
+    Field(description="Agent to use; default: the agent of the project this server runs in"),
+]
+
+
+class Memory:
+    """What the tools need: an HTTP client, the default agent, and the output cap."""
+
+    def __init__(
+        self, client: MnemoClient, project_dir: str | None, max_chars: int = DEFAULT_MAX_CHARS
+    ) -> None:
+        self.client = client
+        self.project_dir = project_dir
+        self.max_chars = max_chars
+
+    def agent(self, agent_id: str | None) -> str:
+        if agent_id:
+            return agent_id
+        pinned = os.environ.get("MNEMO_AGENT_ID")
+        if pinned:
+            return pinned
+        if not self.project_dir:
+            raise ToolError("No project is known to this MCP server: pass agent_id explicitly.")
+        return project.ensure_agent(
+            self.client, state_dir(), project.project_root(self.project_dir)
+        )
+
+    def call(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> Any:
+        try:
+            return self.client.request(method, path, body, query=query)
+        except Unreachable as exc:
+            raise ToolError(
+                f"The mnemo server at {self.client.url} is not reachable: "
+                "start it with `mnemo serve`."
+            ) from exc
+        except ApiError as exc:
+            raise ToolError(f"mnemo refused the request ({exc.status}): {exc.detail}") from exc
+
+    def cap(self, text: str) -> str:
+        if len(text) <= self.max_chars:
+            return text
+        cut = text[: self.max_chars].rsplit("\n", 1)[0]
+        return (
+            f"{cut}\n[truncated: {len(text) - len(cut)} more characters not shown. Lower `limit`, "
+            "narrow the filters, or fetch specific ids with memory_get.]"
+        )
+
+
+def _preview(text: str, width: int = 140) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def build_server(memory: Memory) -> MCPServer:
+    server = MCPServer(name="mnemo", version=__version__, instructions=INSTRUCTIONS)
+
+    async def run(fn: Callable[[], T]) -> T:
+        try:
+            return await anyio.to_thread.run_sync(fn)
+        except ToolError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+
+    @server.tool(annotations=READ, structured_output=False)
+    async def memory_search(
+        query: Annotated[str, Field(description="What to look for, in words or exact identifiers")],
+        type: Annotated[
+            str | None,
+            Field(
+                description="Only this memory type, e.g. command_failure, session_summary, decision"
+            ),
+        ] = None,
+        tags: Annotated[
+            list[str] | None, Field(description="Only memories with any of these tags")
+        ] = None,
+        metadata: Annotated[
+            dict[str, Any] | None, Field(description="Exact matches on metadata keys")
+        ] = None,
+        start_date: Annotated[
+            str | None, Field(description="ISO date or datetime, inclusive")
+        ] = None,
+        end_date: Annotated[
+            str | None, Field(description="ISO date or datetime, inclusive")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="How many results")] = 10,
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Search long-term memory (keywords and meaning). Returns a compact index, one line per
+        memory: id | score | date | type | preview. Use memory_get for the full text."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            query_params: dict[str, Any] = {
+                "query": query,
+                "top_k": limit,
+                "tags": tags or None,
+                "start_datetime": start_date,
+                "end_datetime": end_date,
+            }
+            filters = dict(metadata or {})
+            if type:
+                filters["type"] = type
+            for key, value in filters.items():
+                query_params[f"metadata.{key}"] = (
+                    str(value).lower() if isinstance(value, bool) else value
+                )
+            found = memory.call(
+                "GET", f"/v1/agents/{agent}/archival-memory/search", query=query_params
+            )
+            if not found["results"]:
+                return "No memories match."
+            lines = [
+                f"{r['id']} | {r['score']:.4f} | {r['timestamp'][:10]} | "
+                f"{(r.get('metadata') or {}).get('type', 'memory')} | {_preview(r['content'])}"
+                for r in found["results"]
+            ]
+            return memory.cap("\n".join(lines))
+
+        return await run(work)
+
+    @server.tool(annotations=READ, structured_output=False)
+    async def memory_get(
+        ids: Annotated[
+            list[str],
+            Field(min_length=1, max_length=50, description="Passage ids from memory_search"),
+        ],
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Full text, tags and metadata of memories by id."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            parts = []
+            for passage_id in ids:
+                p = memory.call("GET", f"/v1/agents/{agent}/archival-memory/{passage_id}")
+                parts.append(
+                    f"## {p['id']} ({p['created_at'][:19]}, tags: {', '.join(p['tags']) or '-'}, "
+                    f"metadata: {p['metadata']})\n{p['text']}"
+                )
+            return memory.cap("\n\n".join(parts))
+
+        return await run(work)
+
+    @server.tool(annotations=WRITE, structured_output=False)
+    async def memory_remember(
+        text: Annotated[
+            str, Field(min_length=1, description="The fact, decision or lesson, self-contained")
+        ],
+        type: Annotated[
+            str, Field(description="Kind of memory: decision, convention, bug_cause, note, ...")
+        ] = "note",
+        tags: Annotated[
+            list[str] | None, Field(description="Short labels to filter by later")
+        ] = None,
+        metadata: Annotated[
+            dict[str, Any] | None, Field(description="Extra structured fields")
+        ] = None,
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Store a memory for future sessions. Secrets are redacted; an identical memory already
+        stored is not stored twice."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            same = memory.call(
+                "GET",
+                f"/v1/agents/{agent}/archival-memory/search",
+                query={"query": text, "top_k": 5, "mode": "lexical"},
+            )
+            for result in same["results"]:
+                if " ".join(result["content"].split()) == " ".join(text.split()):
+                    return f"Already remembered as {result['id']}."
+            body = {
+                "text": text,
+                "tags": tags or [type],
+                "metadata": {**(metadata or {}), "type": type, "source": "mcp"},
+            }
+            created = memory.call("POST", f"/v1/agents/{agent}/archival-memory", body)
+            return f"Remembered as {created[0]['id']}."
+
+        return await run(work)
+
+    @server.tool(annotations=DELETE, structured_output=False)
+    async def memory_forget(
+        id: Annotated[str, Field(description="Passage id to delete")],
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Delete one memory permanently (for wrong or outdated facts)."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            memory.call("DELETE", f"/v1/agents/{agent}/archival-memory/{id}")
+            return f"Forgot {id}."
+
+        return await run(work)
+
+    @server.tool(annotations=READ, structured_output=False)
+    async def core_memory_list(agent_id: AgentParam = None) -> str:
+        """The core memory blocks always shown at session start: label, size, limit, description."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            blocks = memory.call("GET", f"/v1/agents/{agent}/core-memory/blocks")
+            return (
+                "\n".join(
+                    f"{b['label']}: {len(b['value'])}/{b['limit']} chars"
+                    f"{' (read-only)' if b['read_only'] else ''} — {b.get('description') or ''}"
+                    for b in blocks
+                )
+                or "No core memory blocks."
+            )
+
+        return await run(work)
+
+    @server.tool(annotations=READ, structured_output=False)
+    async def core_memory_read(
+        label: Annotated[
+            str, Field(description="Block label, e.g. human, project_context, learnings")
+        ],
+        agent_id: AgentParam = None,
+    ) -> str:
+        """The full value of one core memory block."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            block = memory.call("GET", f"/v1/agents/{agent}/core-memory/blocks/{label}")
+            return memory.cap(block["value"] or "(empty)")
+
+        return await run(work)
+
+    def _writable(agent: str, label: str) -> dict[str, Any]:
+        block = memory.call("GET", f"/v1/agents/{agent}/core-memory/blocks/{label}")
+        if block["read_only"]:
+            raise ToolError(
+                f"Block {label!r} is read-only; it can only be changed by a person through the API."
+            )
+        return block
+
+    @server.tool(annotations=WRITE, structured_output=False)
+    async def core_memory_append(
+        label: Annotated[str, Field(description="Block label")],
+        text: Annotated[str, Field(min_length=1, description="Text to add at the end")],
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Append to a core memory block; the oldest text is dropped if the block would overflow."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            _writable(agent, label)
+            block = memory.call(
+                "POST", f"/v1/agents/{agent}/core-memory/blocks/{label}/append", {"text": text}
+            )
+            trimmed = (
+                f"; {block['trimmed_chars']} oldest characters dropped"
+                if block["trimmed_chars"]
+                else ""
+            )
+            return f"Appended to {label} ({len(block['value'])}/{block['limit']} chars{trimmed})."
+
+        return await run(work)
+
+    @server.tool(annotations=EDIT, structured_output=False)
+    async def core_memory_replace(
+        label: Annotated[str, Field(description="Block label")],
+        old: Annotated[
+            str, Field(min_length=1, description="Exact text to replace (must occur once)")
+        ],
+        new: Annotated[str, Field(description="Replacement text; empty to delete")],
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Replace one exact passage of text inside a core memory block."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            block = _writable(agent, label)
+            count = block["value"].count(old)
+            if count != 1:
+                raise ToolError(
+                    f"The text to replace occurs {count} times in {label!r}; "
+                    "it must occur exactly once."
+                )
+            value = block["value"].replace(old, new)
+            if len(value) > block["limit"]:
+                raise ToolError(
+                    f"Block {label!r} holds at most {block['limit']} characters; "
+                    "the result would be "
+                    f"{len(value)}. Shorten the text or remove something first."
+                )
+            memory.call("PATCH", f"/v1/blocks/{block['id']}", {"value": value})
+            return f"Replaced in {label} ({len(value)}/{block['limit']} chars)."
+
+        return await run(work)
+
+    @server.tool(annotations=READ, structured_output=False)
+    async def recall_search(
+        query: Annotated[str, Field(description="Words from the conversation to find")],
+        session_id: Annotated[
+            str | None, Field(description="Only this Claude Code session")
+        ] = None,
+        start_date: Annotated[str | None, Field(description="ISO date, inclusive")] = None,
+        end_date: Annotated[str | None, Field(description="ISO date, inclusive")] = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Search past conversation messages (what was said in earlier sessions)."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            hits = memory.call(
+                "GET",
+                f"/v1/agents/{agent}/messages/search",
+                query={
+                    "query": query,
+                    "limit": limit,
+                    "conversation_id": session_id,
+                    "start_date": start_date,
+                    "end_date": end_date,
+                },
+            )
+            if not hits:
+                return "No messages match."
+            return memory.cap(
+                "\n".join(
+                    f"{h['date'][:16]} [{h['message_type'].removesuffix('_message')}] "
+                    f"(session {str(h.get('conversation_id') or '-')[:8]}) "
+                    f"{_preview(h['content'], 300)}"
+                    for h in hits
+                )
+            )
+
+        return await run(work)
+
+    @server.tool(annotations=READ, structured_output=False)
+    async def session_history(
+        limit: Annotated[int, Field(ge=1, le=50, description="How many recent sessions")] = 5,
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Summaries of the most recent sessions in this project, newest first."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            items = memory.call(
+                "GET",
+                f"/v1/agents/{agent}/archival-memory",
+                query={"limit": limit, "ascending": False, "metadata.type": "session_summary"},
+            )
+            if not items:
+                return "No session summaries yet."
+            return memory.cap(
+                "\n\n".join(f"## {i['created_at'][:16]} ({i['id']})\n{i['text']}" for i in items)
+            )
+
+        return await run(work)
+
+    return server
+
+
+def stdio_memory() -> Memory:
+    from mnemo.claude.config import HookConfig
+
+    config = HookConfig.load()
+    client = MnemoClient(config.url, config.api_key, connect_timeout=2.0, read_timeout=30.0)
+    project_dir = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
+    max_chars = int(os.environ.get("MNEMO_MCP_MAX_CHARS") or DEFAULT_MAX_CHARS)
+    return Memory(client, project_dir, max_chars)
+
+
+def run_stdio() -> None:
+    build_server(stdio_memory()).run("stdio")
