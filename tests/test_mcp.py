@@ -245,7 +245,7 @@ def test_stateless_http_across_replicas_sharing_a_database(two_replicas) -> None
 
     async def scenario() -> None:
         async with Client(f"{first.url}/mcp") as one:
-            stored, error = await call(
+            _, error = await call(
                 one, "memory_remember", text="Replicas share one database", agent_id=agent["id"]
             )
             assert not error

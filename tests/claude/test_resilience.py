@@ -76,10 +76,8 @@ def test_server_down_spools_then_replays_exactly_once(tmp_path: Path) -> None:
                 "command_failure",
                 "file_change",
             ]
-            assert (
-                "[REDACTED]"
-                in [p for p in stored if p["metadata"]["type"] == "file_change"][0]["text"]
-            )
+            change = next(p for p in stored if p["metadata"]["type"] == "file_change")
+            assert "[REDACTED]" in change["text"]
             messages = http.get(f"/v1/agents/{agent_id}/messages").json()
             assert len(messages) == 3
     finally:
