@@ -79,10 +79,37 @@ def start_server(
     raise RuntimeError(f"server did not become ready in {timeout}s:\n{server.log()}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-url",
+        default=None,
+        help="PostgreSQL server for the postgres backend (default: an embedded one)",
+    )
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One shared server without auth; tests create their own agents so they never collide."""
-    running = start_server(tmp_path_factory.mktemp("server") / "data")
+def postgres_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    from tests import postgres
+
+    yield postgres.base_url(
+        request.config.getoption("--database-url"), tmp_path_factory.mktemp("pg")
+    )
+    postgres.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One shared server per backend, without auth; tests create their own agents."""
+    env = {}
+    if request.param == "postgres":
+        from tests.postgres import fresh_database
+
+        env["MNEMO_DATABASE_URL"] = fresh_database(request.getfixturevalue("postgres_url"))
+    running = start_server(tmp_path_factory.mktemp(f"server-{request.param}") / "data", env=env)
     yield running
     running.stop()
 

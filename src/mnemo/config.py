@@ -37,7 +37,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8283
     data_dir: Path = field(default_factory=default_data_dir)
-    database_url: str = ""
+    database_url: str = ""  # empty: SQLite in data_dir; postgresql://… for a team
+    pool_size: int = 5
+    pool_timeout: float = 5.0
+    statement_timeout_ms: int = 15_000
+    migrate_on_start: bool = True
     api_key: str = ""
     # Every limit is explicit and enforced server-side.
     max_passage_chars: int = 1_000_000
@@ -91,7 +95,11 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             continue  # unknown keys belong to other parts of mnemo (hooks, installer)
         kind = types[name]
         try:
-            if kind == "int":
+            if kind == "bool":
+                out[name] = (
+                    raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+                )
+            elif kind == "int":
                 out[name] = int(raw)
             elif kind == "float":
                 out[name] = float(raw)

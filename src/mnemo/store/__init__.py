@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mnemo.config import Settings
+from mnemo.errors import InvalidInput
 from mnemo.store.base import Store
 
 
@@ -15,6 +16,16 @@ def open_store(settings: Settings) -> Store:
         if url.startswith("sqlite:///"):
             path = type(path)(url.removeprefix("sqlite:///"))
         return SQLiteStore(path)
-    raise ValueError(
-        f"database_url {url!r} is not supported yet; leave it empty for the embedded SQLite store"
+    if url.startswith(("postgresql://", "postgres://")):
+        from mnemo.store.postgres import PostgresStore
+
+        return PostgresStore(
+            url,
+            pool_size=settings.pool_size,
+            pool_timeout=settings.pool_timeout,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            migrate=settings.migrate_on_start,
+        )
+    raise InvalidInput(
+        "database_url must be empty (SQLite in data_dir), sqlite:///path or postgresql://…"
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from mnemo import __version__
 from mnemo.api.routing import SlashTolerantRouter
@@ -13,11 +14,19 @@ router = SlashTolerantRouter()
 
 
 @router.get("/v1/health/")
-def health(request: Request) -> dict[str, Any]:
-    """Always open, even with auth on. `version` is the Letta API level mnemo speaks."""
-    service = request.app.state.service
-    return {
-        "status": "ok" if service.store.healthy() else "degraded",
-        "version": LETTA_API_VERSION,
-        "mnemo_version": __version__,
-    }
+def health() -> dict[str, Any]:
+    """Liveness: the process answers. Open even with auth on; never touches the database, so a
+    database outage does not get replicas restarted. `version` is the Letta API level."""
+    return {"status": "ok", "version": LETTA_API_VERSION, "mnemo_version": __version__}
+
+
+@router.get("/v1/ready/")
+def ready(request: Request) -> JSONResponse:
+    """Readiness: the store answers. 503 takes a replica out of rotation until it does."""
+    if request.app.state.service.store.healthy():
+        return JSONResponse({"status": "ready"})
+    return JSONResponse(
+        {"status": "unavailable", "detail": "the database does not answer"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )

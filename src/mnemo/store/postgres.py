@@ -1,0 +1,721 @@
+"""The team store: PostgreSQL with pgvector, shared by any number of stateless replicas.
+
+- psycopg 3 with a bounded pool and a statement timeout; pool exhaustion and a lost database
+  surface as StoreUnavailable (HTTP 503 with Retry-After), never as a hang.
+- Lexical search: a generated `tsvector` column with a GIN index, ranked by ts_rank (not BM25:
+  see docs/compat.md). Vector search: HNSW (cosine) on the default 384-d embedder, with
+  iterative scans so filters apply before the top k; an exact scan when the filtered set is
+  small or the index returns too few rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.errors import Conflict, NotFound, StoreUnavailable
+from mnemo.models import Agent, Block, Message, Passage, utcnow
+from mnemo.store import postgres_migrations
+from mnemo.store.base import (
+    AgentFilter,
+    BlockFilter,
+    IdempotentResponse,
+    MessageFilter,
+    Page,
+    PassageFilter,
+)
+from mnemo.text import query_terms
+
+STALE_CLAIM = timedelta(minutes=5)
+EXACT_SCAN_MAX_ROWS = 20_000  # below this many candidate rows, exact cosine beats HNSW
+
+
+class PostgresStore:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 5,
+        pool_timeout: float = 5.0,
+        statement_timeout_ms: int = 15_000,
+        migrate: bool = True,
+        exact_scan_max_rows: int = EXACT_SCAN_MAX_ROWS,
+    ) -> None:
+        self.url = url
+        self.exact_scan_max_rows = exact_scan_max_rows
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=pool_timeout,
+            kwargs={
+                "options": f"-c statement_timeout={statement_timeout_ms}",
+                "row_factory": dict_row,
+            },
+            check=ConnectionPool.check_connection,
+            open=False,
+        )
+        try:
+            self.pool.open(wait=True, timeout=pool_timeout * 2)
+        except PoolTimeout as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {_safe(url)}: {exc}") from exc
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> list[str]:
+        with self._conn() as conn:
+            return postgres_migrations.apply(conn)
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreUnavailable(
+                "all database connections are busy; retry shortly (pool_size)"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable: {str(exc).splitlines()[0]}") from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._conn() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def healthy(self) -> bool:
+        try:
+            with self._conn() as conn:
+                conn.execute("SELECT 1")
+        except StoreUnavailable:
+            return False
+        return True
+
+    def pool_stats(self) -> dict[str, int]:
+        return dict(self.pool.get_stats())
+
+    # ------------------------------------------------------------------ pagination
+
+    def _paged(
+        self,
+        conn: psycopg.Connection[Any],
+        table: str,
+        alias: str,
+        select: str,
+        where: list[str],
+        params: list[Any],
+        page: Page,
+        what: str,
+    ) -> list[dict[str, Any]]:
+        where = list(where)
+        params = list(params)
+        ascending = page.ascending
+        for cursor, is_after in ((page.after, True), (page.before, False)):
+            if not cursor:
+                continue
+            row = conn.execute(
+                f"SELECT created_at, seq FROM {table} WHERE id = %s", (cursor,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"No {what} found with id {cursor!r} (pagination cursor)")
+            op = ">" if is_after == ascending else "<"
+            where.append(f"({alias}.created_at, {alias}.seq) {op} (%s, %s)")
+            params.extend([row["created_at"], row["seq"]])
+        flip = bool(page.before and not page.after)
+        direction = "ASC" if ascending != flip else "DESC"
+        sql = f"{select} {'WHERE ' + ' AND '.join(where) if where else ''} "
+        sql += f"ORDER BY {alias}.created_at {direction}, {alias}.seq {direction} LIMIT %s"
+        rows = conn.execute(sql, [*params, page.limit]).fetchall()
+        return rows[::-1] if flip else rows
+
+    # ------------------------------------------------------------------ agents
+
+    def create_agent(
+        self, agent: Agent, new_blocks: Sequence[Block], block_ids: Sequence[str]
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO agents (id, name, description, system, agent_type, model, embedding,"
+                " tags, metadata, timezone, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    agent.id,
+                    agent.name,
+                    agent.description,
+                    agent.system,
+                    agent.agent_type,
+                    agent.model,
+                    agent.embedding,
+                    Jsonb(agent.tags),
+                    Jsonb(agent.metadata),
+                    agent.timezone,
+                    agent.created_at,
+                    agent.updated_at,
+                ),
+            )
+            for block in new_blocks:
+                self._insert_block(conn, block)
+            for block in new_blocks:
+                self._attach(conn, agent.id, block.id)
+            for block_id in block_ids:
+                self._attach(conn, agent.id, block_id)
+
+    def get_agent(self, agent_id: str) -> Agent | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT * FROM agents WHERE id = %s", (agent_id,)).fetchone()
+        return _agent(row) if row else None
+
+    def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
+        where: list[str] = []
+        params: list[Any] = []
+        if filters.name is not None:
+            where.append("a.name = %s")
+            params.append(filters.name)
+        if filters.query_text:
+            where.append("strpos(lower(a.name), lower(%s)) > 0")
+            params.append(filters.query_text)
+        _tag_clause(where, params, "a.tags", filters.tags, filters.match_all_tags)
+        with self._conn() as conn:
+            rows = self._paged(
+                conn, "agents", "a", "SELECT a.* FROM agents a", where, params, page, "agent"
+            )
+        return [_agent(r) for r in rows]
+
+    def update_agent(self, agent: Agent) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE agents SET name = %s, description = %s, system = %s, agent_type = %s,"
+                " model = %s, embedding = %s, tags = %s, metadata = %s, timezone = %s,"
+                " updated_at = %s WHERE id = %s",
+                (
+                    agent.name,
+                    agent.description,
+                    agent.system,
+                    agent.agent_type,
+                    agent.model,
+                    agent.embedding,
+                    Jsonb(agent.tags),
+                    Jsonb(agent.metadata),
+                    agent.timezone,
+                    agent.updated_at,
+                    agent.id,
+                ),
+            )
+
+    def delete_agent(self, agent_id: str) -> bool:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM blocks WHERE owner_agent_id = %s AND id NOT IN"
+                " (SELECT block_id FROM agent_blocks WHERE agent_id <> %s)",
+                (agent_id, agent_id),
+            )
+            return conn.execute("DELETE FROM agents WHERE id = %s", (agent_id,)).rowcount > 0
+
+    # ------------------------------------------------------------------ blocks
+
+    def _insert_block(self, conn: psycopg.Connection[Any], block: Block) -> None:
+        conn.execute(
+            "INSERT INTO blocks (id, label, value, char_limit, description, read_only, metadata,"
+            " tags, owner_agent_id, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                block.id,
+                block.label,
+                block.value,
+                block.limit,
+                block.description,
+                block.read_only,
+                Jsonb(block.metadata),
+                Jsonb(block.tags),
+                block.owner_agent_id,
+                block.created_at,
+                block.updated_at,
+            ),
+        )
+
+    def create_block(self, block: Block) -> None:
+        with self._tx() as conn:
+            self._insert_block(conn, block)
+
+    def get_block(self, block_id: str) -> Block | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT * FROM blocks WHERE id = %s", (block_id,)).fetchone()
+        return _block(row) if row else None
+
+    def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
+        where: list[str] = []
+        params: list[Any] = []
+        if filters.label is not None:
+            where.append("b.label = %s")
+            params.append(filters.label)
+        for column, needle in (
+            ("label", filters.label_search),
+            ("value", filters.value_search),
+            ("description", filters.description_search),
+        ):
+            if needle:
+                where.append(f"strpos(lower(coalesce(b.{column}, '')), lower(%s)) > 0")
+                params.append(needle)
+        _tag_clause(where, params, "b.tags", filters.tags, filters.match_all_tags)
+        with self._conn() as conn:
+            rows = self._paged(
+                conn, "blocks", "b", "SELECT b.* FROM blocks b", where, params, page, "block"
+            )
+        return [_block(r) for r in rows]
+
+    def modify_block(self, block_id: str, change: Callable[[Block], Block]) -> Block | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT * FROM blocks WHERE id = %s FOR UPDATE", (block_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = _block(row)
+            after = change(before)
+            if after.label != before.label:
+                clash = conn.execute(
+                    "SELECT ab.agent_id FROM agent_blocks ab JOIN blocks b ON b.id = ab.block_id"
+                    " WHERE b.label = %s AND b.id <> %s AND ab.agent_id IN"
+                    " (SELECT agent_id FROM agent_blocks WHERE block_id = %s) LIMIT 1",
+                    (after.label, block_id, block_id),
+                ).fetchone()
+                if clash:
+                    raise Conflict(
+                        f"Agent {clash['agent_id']!r} already has a block "
+                        f"with label {after.label!r}"
+                    )
+            conn.execute(
+                "UPDATE blocks SET label = %s, value = %s, char_limit = %s, description = %s,"
+                " read_only = %s, metadata = %s, tags = %s, updated_at = %s WHERE id = %s",
+                (
+                    after.label,
+                    after.value,
+                    after.limit,
+                    after.description,
+                    after.read_only,
+                    Jsonb(after.metadata),
+                    Jsonb(after.tags),
+                    after.updated_at,
+                    block_id,
+                ),
+            )
+            return after
+
+    def delete_block(self, block_id: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM blocks WHERE id = %s", (block_id,)).rowcount > 0
+
+    def agent_blocks(self, agent_id: str) -> list[Block]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT b.* FROM blocks b JOIN agent_blocks ab ON ab.block_id = b.id"
+                " WHERE ab.agent_id = %s ORDER BY ab.attached_at, b.seq",
+                (agent_id,),
+            ).fetchall()
+        return [_block(r) for r in rows]
+
+    def _attach(self, conn: psycopg.Connection[Any], agent_id: str, block_id: str) -> None:
+        block = conn.execute("SELECT label FROM blocks WHERE id = %s", (block_id,)).fetchone()
+        if block is None:
+            raise NotFound(f"Block {block_id!r} not found")
+        clash = conn.execute(
+            "SELECT b.id FROM blocks b JOIN agent_blocks ab ON ab.block_id = b.id"
+            " WHERE ab.agent_id = %s AND b.label = %s AND b.id <> %s",
+            (agent_id, block["label"], block_id),
+        ).fetchone()
+        if clash:
+            raise Conflict(
+                f"Agent {agent_id!r} already has a block with label {block['label']!r} "
+                f"({clash['id']}); detach it first"
+            )
+        conn.execute(
+            "INSERT INTO agent_blocks (agent_id, block_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (agent_id, block_id),
+        )
+
+    def attach_block(self, agent_id: str, block_id: str) -> None:
+        with self._tx() as conn:
+            self._attach(conn, agent_id, block_id)
+
+    def detach_block(self, agent_id: str, block_id: str) -> bool:
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    "DELETE FROM agent_blocks WHERE agent_id = %s AND block_id = %s",
+                    (agent_id, block_id),
+                ).rowcount
+                > 0
+            )
+
+    def block_agents(self, block_id: str, page: Page) -> list[Agent]:
+        with self._conn() as conn:
+            rows = self._paged(
+                conn,
+                "agents",
+                "a",
+                "SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
+                ["ab.block_id = %s"],
+                [block_id],
+                page,
+                "agent",
+            )
+        return [_agent(r) for r in rows]
+
+    # ------------------------------------------------------------------ passages
+
+    def insert_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        if not passages:
+            return
+        rows = [
+            (
+                p.id,
+                p.agent_id,
+                p.text,
+                Jsonb(p.tags),
+                Jsonb(p.metadata),
+                p.embedding_handle,
+                _vector(v),
+                p.created_at,
+                p.updated_at,
+            )
+            for p, v in zip(passages, vectors, strict=True)
+        ]
+        with self._tx() as conn, conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO passages (id, agent_id, text, tags, metadata, embedding_handle,"
+                " embedding, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s)",
+                rows,
+            )
+
+    def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
+        if not passage_ids:
+            return []
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT * FROM passages WHERE id = ANY(%s)", (list(passage_ids),)
+            ).fetchall()
+        by_id = {r["id"]: _passage(r) for r in rows}
+        return [by_id[pid] for pid in passage_ids if pid in by_id]
+
+    def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
+        where, params = _passage_where(filters)
+        with self._conn() as conn:
+            rows = self._paged(
+                conn, "passages", "p", "SELECT p.* FROM passages p", where, params, page, "passage"
+            )
+        return [_passage(r) for r in rows]
+
+    def delete_passage(self, passage_id: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM passages WHERE id = %s", (passage_id,)).rowcount > 0
+
+    def count_passages(self, agent_id: str | None = None) -> int:
+        with self._conn() as conn:
+            if agent_id is None:
+                return conn.execute("SELECT count(*) AS n FROM passages").fetchone()["n"]
+            return conn.execute(
+                "SELECT count(*) AS n FROM passages WHERE agent_id = %s", (agent_id,)
+            ).fetchone()["n"]
+
+    def lexical_search(
+        self, query: str, filters: PassageFilter, limit: int
+    ) -> list[tuple[str, float]]:
+        tsquery = _tsquery(query)
+        if not tsquery:
+            return []
+        where, params = _passage_where(filters)
+        sql = (
+            "SELECT p.id, ts_rank(p.text_tsv, q) AS score FROM passages p,"
+            " to_tsquery('english', %s) q WHERE p.text_tsv @@ q"
+        )
+        if where:
+            sql += " AND " + " AND ".join(where)
+        sql += " ORDER BY score DESC, p.seq LIMIT %s"
+        with self._conn() as conn:
+            rows = conn.execute(sql, [tsquery, *params, limit]).fetchall()
+        return [(r["id"], float(r["score"])) for r in rows]
+
+    def vector_search(
+        self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
+    ) -> list[tuple[str, float]]:
+        where, params = _passage_where(filters)
+        where = ["p.embedding_handle = %s", "p.embedding IS NOT NULL", *where]
+        params = [handle, *params]
+        literal = _vector(vector)
+        dims = len(vector)
+        with self._tx() as conn:
+            indexed = handle == DEFAULT_EMBEDDING and dims == 384
+            if indexed and not _narrow(filters):
+                count = conn.execute(
+                    "SELECT count(*) AS n FROM (SELECT 1 FROM passages p"
+                    f" WHERE {' AND '.join(where)}"
+                    f" LIMIT {self.exact_scan_max_rows + 1}) c",
+                    params,
+                ).fetchone()["n"]
+                if count > self.exact_scan_max_rows:
+                    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                    conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * limit)}")
+                    rows = conn.execute(
+                        "SELECT p.id, 1 - ((p.embedding::vector(384)) <=> %s::vector(384)) AS score"
+                        f" FROM passages p WHERE {' AND '.join(where)}"
+                        " ORDER BY (p.embedding::vector(384)) <=> %s::vector(384) LIMIT %s",
+                        [literal, *params, literal, limit],
+                    ).fetchall()
+                    if len(rows) >= min(limit, count):
+                        return sorted(
+                            ((r["id"], float(r["score"])) for r in rows), key=lambda h: -h[1]
+                        )
+            rows = conn.execute(
+                "WITH c AS MATERIALIZED (SELECT p.id, p.seq, p.embedding FROM passages p"
+                f" WHERE {' AND '.join(where)} AND vector_dims(p.embedding) = %s)"
+                " SELECT id, 1 - (embedding <=> %s::vector) AS score FROM c"
+                " ORDER BY embedding <=> %s::vector, seq LIMIT %s",
+                [*params, dims, literal, literal, limit],
+            ).fetchall()
+        return [(r["id"], float(r["score"])) for r in rows]
+
+    # ------------------------------------------------------------------ messages
+
+    def insert_messages(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        with self._tx() as conn, conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
+                " tool_name, tool_call_id, is_err, metadata, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        m.id,
+                        m.agent_id,
+                        m.message_type,
+                        m.content,
+                        m.conversation_id,
+                        m.tool_name,
+                        m.tool_call_id,
+                        m.is_err,
+                        Jsonb(m.metadata),
+                        m.created_at,
+                    )
+                    for m in messages
+                ],
+            )
+
+    def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
+        where, params = _message_where(filters)
+        with self._conn() as conn:
+            rows = self._paged(
+                conn, "messages", "m", "SELECT m.* FROM messages m", where, params, page, "message"
+            )
+        return [_message(r) for r in rows]
+
+    def search_messages(
+        self, query: str, filters: MessageFilter, limit: int
+    ) -> list[tuple[Message, float]]:
+        tsquery = _tsquery(query)
+        if not tsquery:
+            return []
+        where, params = _message_where(filters)
+        sql = (
+            "SELECT m.*, ts_rank(m.content_tsv, q) AS score FROM messages m,"
+            " to_tsquery('english', %s) q WHERE m.content_tsv @@ q"
+        )
+        if where:
+            sql += " AND " + " AND ".join(where)
+        sql += " ORDER BY score DESC, m.seq LIMIT %s"
+        with self._conn() as conn:
+            rows = conn.execute(sql, [tsquery, *params, limit]).fetchall()
+        return [(_message(r), float(r["score"])) for r in rows]
+
+    # ------------------------------------------------------------------ idempotency
+
+    def claim_idempotency_key(self, key: str, request_hash: str) -> IdempotentResponse | None:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM idempotency_keys WHERE key = %s AND NOT complete AND created_at < %s",
+                (key, utcnow() - STALE_CLAIM),
+            )
+            inserted = conn.execute(
+                "INSERT INTO idempotency_keys (key, request_hash) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO NOTHING RETURNING key",
+                (key, request_hash),
+            ).fetchone()
+            if inserted:
+                return None
+            row = conn.execute("SELECT * FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
+        return IdempotentResponse(
+            request_hash=row["request_hash"],
+            status_code=row["status_code"] or 0,
+            body=bytes(row["body"] or b""),
+            media_type=row["media_type"] or "",
+            complete=bool(row["complete"]),
+        )
+
+    def complete_idempotency_key(
+        self, key: str, status_code: int, body: bytes, media_type: str
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE idempotency_keys SET status_code = %s, body = %s, media_type = %s,"
+                " complete = true WHERE key = %s",
+                (status_code, body, media_type, key),
+            )
+
+    def release_idempotency_key(self, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM idempotency_keys WHERE key = %s AND NOT complete", (key,))
+
+
+# ---------------------------------------------------------------------- mapping and SQL bits
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for error messages."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
+
+
+def _vector(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
+
+
+def _tsquery(query: str) -> str:
+    return " | ".join(query_terms(query))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _agent(r: dict[str, Any]) -> Agent:
+    return Agent(
+        id=r["id"],
+        name=r["name"],
+        description=r["description"],
+        system=r["system"],
+        agent_type=r["agent_type"],
+        model=r["model"],
+        embedding=r["embedding"],
+        tags=_json(r["tags"]),
+        metadata=_json(r["metadata"]),
+        timezone=r["timezone"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _block(r: dict[str, Any]) -> Block:
+    return Block(
+        id=r["id"],
+        label=r["label"],
+        value=r["value"],
+        limit=r["char_limit"],
+        description=r["description"],
+        read_only=r["read_only"],
+        metadata=_json(r["metadata"]),
+        tags=_json(r["tags"]),
+        owner_agent_id=r["owner_agent_id"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _passage(r: dict[str, Any]) -> Passage:
+    return Passage(
+        id=r["id"],
+        agent_id=r["agent_id"],
+        text=r["text"],
+        tags=_json(r["tags"]),
+        metadata=_json(r["metadata"]),
+        embedding_handle=r["embedding_handle"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _message(r: dict[str, Any]) -> Message:
+    return Message(
+        id=r["id"],
+        agent_id=r["agent_id"],
+        message_type=r["message_type"],
+        content=r["content"],
+        conversation_id=r["conversation_id"],
+        tool_name=r["tool_name"],
+        tool_call_id=r["tool_call_id"],
+        is_err=r["is_err"],
+        metadata=_json(r["metadata"]),
+        created_at=r["created_at"],
+    )
+
+
+def _tag_clause(
+    where: list[str], params: list[Any], column: str, tags: list[str], match_all: bool
+) -> None:
+    if tags:
+        where.append(f"{column} {'?&' if match_all else '?|'} %s")
+        params.append(list(tags))
+
+
+def _narrow(filters: PassageFilter) -> bool:
+    return bool(
+        filters.tags or filters.start or filters.end or filters.metadata or filters.contains
+    )
+
+
+def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.agent_ids is not None:
+        where.append("p.agent_id = ANY(%s)")
+        params.append(list(filters.agent_ids))
+    _tag_clause(where, params, "p.tags", filters.tags, filters.match_all_tags)
+    if filters.start:
+        where.append("p.created_at >= %s")
+        params.append(filters.start)
+    if filters.end:
+        where.append("p.created_at <= %s")
+        params.append(filters.end)
+    if filters.metadata:
+        where.append("p.metadata @> %s")
+        params.append(Jsonb(filters.metadata))
+    if filters.contains:
+        where.append("strpos(lower(p.text), lower(%s)) > 0")
+        params.append(filters.contains)
+    return where, params
+
+
+def _message_where(filters: MessageFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.agent_ids is not None:
+        where.append("m.agent_id = ANY(%s)")
+        params.append(list(filters.agent_ids))
+    if filters.conversation_id:
+        where.append("m.conversation_id = %s")
+        params.append(filters.conversation_id)
+    if filters.message_types:
+        where.append("m.message_type = ANY(%s)")
+        params.append(list(filters.message_types))
+    if filters.start:
+        where.append("m.created_at >= %s")
+        params.append(filters.start)
+    if filters.end:
+        where.append("m.created_at <= %s")
+        params.append(filters.end)
+    return where, params
