@@ -22,7 +22,9 @@ def serve(args: argparse.Namespace) -> int:
     from mnemo.api import create_app
     from mnemo.config import Settings
 
-    settings = Settings.load(host=args.host, port=args.port, data_dir=args.data_dir)
+    settings = Settings.load(
+        host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url
+    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -43,6 +45,20 @@ def serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
     )
+    return 0
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    from mnemo.config import Settings
+    from mnemo.store import open_store
+
+    settings = Settings.load(
+        data_dir=args.data_dir, database_url=args.database_url, migrate_on_start=False
+    )
+    store = open_store(settings)
+    applied = store.migrate()
+    store.close()
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
 
@@ -119,7 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8283)")
     p.add_argument("--data-dir", type=Path, help="where the SQLite database lives (MNEMO_DATA_DIR)")
+    p.add_argument(
+        "--database-url", help="postgresql://… for the team backend (MNEMO_DATABASE_URL)"
+    )
     p.set_defaults(handler=serve)
+
+    p = commands.add_parser(
+        "migrate",
+        help="apply pending schema migrations and exit",
+        description="Apply the schema migrations this database has not seen (under an advisory "
+        "lock on PostgreSQL, so concurrent runs are safe).",
+    )
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--database-url")
+    p.set_defaults(handler=migrate_command)
 
     p = commands.add_parser(
         "mcp",

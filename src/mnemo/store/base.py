@@ -77,6 +77,10 @@ class IdempotentResponse:
 
 class Store(Protocol):
     # lifecycle
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; returns their names."""
+        ...
+
     def close(self) -> None: ...
     def healthy(self) -> bool: ...
 

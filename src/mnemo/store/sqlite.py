@@ -51,8 +51,11 @@ class SQLiteStore:
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=FULL")
+        self.migrate()
+
+    def migrate(self) -> list[str]:
         with self._write_lock:
-            sqlite_migrations.apply(self._writer)
+            return sqlite_migrations.apply(self._writer)
 
     # ------------------------------------------------------------------ connections
 
