@@ -62,6 +62,28 @@ def migrate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate_data_command(args: argparse.Namespace) -> int:
+    from mnemo.config import Settings
+    from mnemo.store import open_store
+    from mnemo.transfer import copy_store
+
+    source = open_store(Settings.load(database_url=args.source))
+    target = open_store(Settings.load(database_url=args.target))
+    try:
+        result = copy_store(source, target)
+    finally:
+        source.close()
+        target.close()
+    print(f"{'':9s} {'source':>10s} {'target':>10s} {'copied':>10s}")
+    ok = True
+    for kind in ("agents", "blocks", "passages", "messages"):
+        src, dst = result["source"][kind], result["target"][kind]
+        ok = ok and dst >= src
+        print(f"{kind:9s} {src:>10,} {dst:>10,} {result['copied'][kind]:>10,}")
+    print("verified: every row is in the target" if ok else "MISMATCH: run again to resume")
+    return 0 if ok else 1
+
+
 def mcp_command(args: argparse.Namespace) -> int:
     from mnemo.mcp.server import run_stdio
 
@@ -149,6 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--database-url")
     p.set_defaults(handler=migrate_command)
+
+    p = commands.add_parser(
+        "migrate-data",
+        help="copy all memory between backends (SQLite <-> PostgreSQL), resumable",
+        description="Copy every agent, block, link, passage (with its embedding) and message "
+        "from one store to another, keeping ids. Rows already in the target are skipped, so an "
+        "interrupted copy is resumed by running it again. Counts are verified at the end.",
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="sqlite:///path/mnemo.sqlite3 or postgresql://…",
+    )
+    p.add_argument("--to", dest="target", required=True, metavar="URL")
+    p.set_defaults(handler=migrate_data_command)
 
     p = commands.add_parser(
         "mcp",

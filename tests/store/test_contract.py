@@ -272,3 +272,19 @@ def test_idempotency_keys(store: Store) -> None:
     assert store.claim_idempotency_key("k2", "h") is None
     store.release_idempotency_key("k2")
     assert store.claim_idempotency_key("k2", "h") is None
+
+
+def test_copy_support_vectors_counts_and_idempotent_messages(store: Store) -> None:
+    a = agent()
+    store.create_agent(a, [block("human", "x", owner_agent_id=a.id)], [])
+    rows = [passage(a.id, "one"), passage(a.id, "two")]
+    store.insert_passages(rows, np.stack([unit(1, 0, 0), unit(0, 1, 0)]))
+    vectors = store.passage_vectors([r.id for r in rows] + [new_id("passage")])
+    assert set(vectors) == {r.id for r in rows}
+    assert np.allclose(vectors[rows[1].id], unit(0, 1, 0), atol=1e-6)
+    message = Message(
+        id=new_id("message"), agent_id=a.id, message_type="user_message", content="hi"
+    )
+    store.insert_messages([message])
+    store.insert_messages([message])  # the same id again is skipped
+    assert store.counts() == {"agents": 1, "blocks": 1, "passages": 2, "messages": 1}

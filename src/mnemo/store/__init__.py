@@ -13,8 +13,8 @@ def open_store(settings: Settings) -> Store:
         from mnemo.store.sqlite import SQLiteStore
 
         path = settings.sqlite_path
-        if url.startswith("sqlite:///"):
-            path = type(path)(url.removeprefix("sqlite:///"))
+        if url.startswith("sqlite://"):
+            path = type(path)(url.removeprefix("sqlite://"))  # sqlite:///abs/path
         return SQLiteStore(path)
     if url.startswith(("postgresql://", "postgres://")):
         from mnemo.store.postgres import PostgresStore

@@ -430,6 +430,24 @@ class PostgresStore:
                 "SELECT count(*) AS n FROM passages WHERE agent_id = %s", (agent_id,)
             ).fetchone()["n"]
 
+    def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not passage_ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, embedding::text AS embedding FROM passages"
+                " WHERE id = ANY(%s) AND embedding IS NOT NULL",
+                (list(passage_ids),),
+            ).fetchall()
+        return {r["id"]: np.array(json.loads(r["embedding"]), dtype=np.float32) for r in rows}
+
+    def counts(self) -> dict[str, int]:
+        with self._conn() as conn:
+            return {
+                table: conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
+                for table in ("agents", "blocks", "passages", "messages")
+            }
+
     def lexical_search(
         self, query: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
@@ -496,7 +514,8 @@ class PostgresStore:
             cursor.executemany(
                 "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
                 " tool_name, tool_call_id, is_err, metadata, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
                 [
                     (
                         m.id,

@@ -489,6 +489,23 @@ class SQLiteStore:
             .fetchone()[0]
         )
 
+    def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not passage_ids:
+            return {}
+        marks = ",".join("?" * len(passage_ids))
+        rows = self._reader().execute(
+            f"SELECT id, embedding FROM passages WHERE id IN ({marks}) AND embedding IS NOT NULL",
+            list(passage_ids),
+        )
+        return {row[0]: np.frombuffer(row[1], dtype=np.float32) for row in rows}
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            return {
+                table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("agents", "blocks", "passages", "messages")
+            }
+
     def lexical_search(
         self, query: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
@@ -573,7 +590,8 @@ class SQLiteStore:
     def insert_messages(self, messages: Sequence[Message]) -> None:
         with self._write() as conn:
             conn.executemany(
-                "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
+                "INSERT OR IGNORE INTO messages (id, agent_id, message_type, content,"
+                " conversation_id,"
                 " tool_name, tool_call_id, is_err, metadata, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
