@@ -6,10 +6,12 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import suppress
 from typing import Any
 
 import anyio.to_thread
 
+from mnemo.errors import MnemoError
 from mnemo.store.base import Store
 
 Scope = MutableMapping[str, Any]
@@ -160,9 +162,14 @@ class IdempotencyMiddleware:
             digest.update(part.encode("latin-1", errors="replace") + b"\0")
         request_hash = digest.hexdigest()
         scoped_key = f"{scope['path']} {key}"
-        existing = await anyio.to_thread.run_sync(
-            self.store.claim_idempotency_key, scoped_key, request_hash
-        )
+        try:
+            existing = await anyio.to_thread.run_sync(
+                self.store.claim_idempotency_key, scoped_key, request_hash
+            )
+        except MnemoError as exc:  # e.g. the database is down: 503, the client retries
+            retry = [(b"retry-after", b"1")] if exc.status_code == 503 else []
+            await send_json(send, exc.status_code, {"detail": exc.message}, retry)
+            return
         if existing is not None:
             await self._replay(send, key, existing, request_hash)
             return
@@ -194,16 +201,18 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         finally:
-            if status < 500:
-                await anyio.to_thread.run_sync(
-                    self.store.complete_idempotency_key,
-                    scoped_key,
-                    status,
-                    b"".join(chunks),
-                    media_type,
-                )
-            else:
-                await anyio.to_thread.run_sync(self.store.release_idempotency_key, scoped_key)
+            # If the database is gone here, the claim stays in progress and expires (5 min).
+            with suppress(MnemoError):
+                if status < 500:
+                    await anyio.to_thread.run_sync(
+                        self.store.complete_idempotency_key,
+                        scoped_key,
+                        status,
+                        b"".join(chunks),
+                        media_type,
+                    )
+                else:
+                    await anyio.to_thread.run_sync(self.store.release_idempotency_key, scoped_key)
 
     async def _replay(self, send: Send, key: str, existing: Any, request_hash: str) -> None:
         if existing.request_hash != request_hash:

@@ -485,7 +485,7 @@ class PostgresStore:
                 ).fetchone()["n"]
                 if count > self.exact_scan_max_rows:
                     conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                    conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * limit)}")
+                    conn.execute(f"SET LOCAL hnsw.ef_search = {max(100, 4 * limit)}")
                     rows = conn.execute(
                         "SELECT p.id, 1 - ((p.embedding::vector(384)) <=> %s::vector(384)) AS score"
                         f" FROM passages p WHERE {' AND '.join(where)}"
