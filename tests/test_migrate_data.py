@@ -66,6 +66,15 @@ def test_sqlite_to_postgres_and_back(postgres_url: str, tmp_path: Path) -> None:
     assert again.returncode == 0
     assert "passages       1,200      1,200          0" in again.stdout  # resumed: nothing left
 
+    import psycopg
+
+    with psycopg.connect(pg) as conn:  # the bulk load dropped and rebuilt the HNSW index
+        indexes = [
+            r[0]
+            for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'passages'")
+        ]
+    assert "passages_minilm_hnsw" in indexes
+
     target = start_server(tmp_path / "pg-server", env={"MNEMO_DATABASE_URL": pg})
     try:
         with target.client() as http:

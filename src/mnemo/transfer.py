@@ -86,6 +86,22 @@ def copy_store(source: Store, target: Store, progress: Progress | None = None) -
         progress.advance("agents", len(page))
 
     progress.section("passages")
+    with target.bulk_load():
+        _copy_passages(source, target, agent_ids, progress, copied)
+
+    progress.section("messages")
+    for agent_id in agent_ids:
+        for page in _pages(lambda p, a=agent_id: source.list_messages(MessageFilter([a]), p)):
+            target.insert_messages(page)  # ids already present are skipped
+            copied["messages"] += len(page)
+            progress.advance("messages", len(page))
+    progress.stream.write("\n")
+    return {"source": totals, "target": target.counts(), "copied": copied}
+
+
+def _copy_passages(
+    source: Store, target: Store, agent_ids: list[str], progress: Progress, copied: dict[str, int]
+) -> None:
     for agent_id in agent_ids:
         for page in _pages(lambda p, a=agent_id: source.list_passages(PassageFilter([a]), p)):
             existing = {p.id for p in target.get_passages([p.id for p in page])}
@@ -99,12 +115,3 @@ def copy_store(source: Store, target: Store, progress: Progress | None = None) -
                     )
                 copied["passages"] += len(with_vectors)
             progress.advance("passages", len(page))
-
-    progress.section("messages")
-    for agent_id in agent_ids:
-        for page in _pages(lambda p, a=agent_id: source.list_messages(MessageFilter([a]), p)):
-            target.insert_messages(page)  # ids already present are skipped
-            copied["messages"] += len(page)
-            progress.advance("messages", len(page))
-    progress.stream.write("\n")
-    return {"source": totals, "target": target.counts(), "copied": copied}

@@ -7,6 +7,7 @@ Stores know nothing about rules (limits, redaction, ranking): they persist and r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -127,6 +128,10 @@ class Store(Protocol):
     def count_passages(self, agent_id: str | None = None) -> int: ...
     def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored embeddings by passage id (for copying between stores)."""
+        ...
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """Wrap a large load (e.g. migrate-data) so the backend can defer index work."""
         ...
 
     def counts(self) -> dict[str, int]:

@@ -37,6 +37,11 @@ from mnemo.store.base import (
 from mnemo.text import query_terms
 
 STALE_CLAIM = timedelta(minutes=5)
+HNSW_INDEX = (
+    "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
+    " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
+    " WHERE embedding_handle = 'mnemo/all-MiniLM-L6-v2'"
+)
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
 # The HNSW index is partial on the default embedder; the predicate is written as a literal so a
 # prepared (generic) plan can still prove it and use the index.
@@ -381,27 +386,48 @@ class PostgresStore:
     def insert_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
         if not passages:
             return
-        rows = [
-            (
-                p.id,
-                p.agent_id,
-                p.text,
-                Jsonb(p.tags),
-                Jsonb(p.metadata),
-                p.embedding_handle,
-                _vector(v),
-                p.created_at,
-                p.updated_at,
-            )
-            for p, v in zip(passages, vectors, strict=True)
-        ]
-        with self._tx() as conn, conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO passages (id, agent_id, text, tags, metadata, embedding_handle,"
-                " embedding, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s::vector, %s, %s)",
-                rows,
-            )
+        columns = (
+            "id, agent_id, text, tags, metadata, embedding_handle, embedding,"
+            " created_at, updated_at"
+        )
+        with (
+            self._tx() as conn,
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY passages ({columns}) FROM STDIN") as copy,
+        ):
+            for p, v in zip(passages, vectors, strict=True):
+                copy.write_row(
+                    (
+                        p.id,
+                        p.agent_id,
+                        p.text,
+                        Jsonb(p.tags),
+                        Jsonb(p.metadata),
+                        p.embedding_handle,
+                        _vector(v),
+                        p.created_at,
+                        p.updated_at,
+                    )
+                )
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """For loading into an empty database (migrate-data): drop the HNSW index while rows
+        go in, build it once at the end. A database that already holds passages keeps its
+        index, since other replicas may be searching it."""
+        with self._conn() as conn:
+            empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passages) AS empty").fetchone()
+            if empty["empty"]:
+                conn.execute("DROP INDEX IF EXISTS passages_minilm_hnsw")
+            conn.commit()
+        try:
+            yield
+        finally:
+            if empty["empty"]:
+                with self._conn() as conn:
+                    conn.execute("SET maintenance_work_mem = '256MB'")
+                    conn.execute(HNSW_INDEX)
+                    conn.commit()
 
     def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
         if not passage_ids:

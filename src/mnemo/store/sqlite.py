@@ -489,6 +489,11 @@ class SQLiteStore:
             .fetchone()[0]
         )
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Nothing to prepare: FTS and vector indexes keep up with inserts."""
+        yield
+
     def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not passage_ids:
             return {}
