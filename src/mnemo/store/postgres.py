@@ -426,6 +426,7 @@ class PostgresStore:
             if empty["empty"]:
                 with self._conn() as conn:
                     conn.execute("SET maintenance_work_mem = '256MB'")
+                    conn.execute("SET statement_timeout = 0")  # a large build takes minutes
                     conn.execute(HNSW_INDEX)
                     conn.commit()
 
