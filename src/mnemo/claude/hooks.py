@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mnemo.claude import EDIT_TOOLS, context, project, state
 from mnemo.claude.config import HookConfig, state_dir
+from mnemo.claude.naming import program, relative
 from mnemo.client import ApiError, MnemoClient, Unreachable
 from mnemo.redact import redact
 
@@ -224,12 +225,10 @@ def post_tool_use(hook: Hook) -> dict[str, Any] | None:
 
 
 def _record_edit(hook: Hook, tool: str, tool_input: dict[str, Any]) -> None:
-    from mnemo.claude import summary
-
     path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
     if not path:
         return
-    rel = summary.relative(path, str(hook.root))
+    rel = relative(path, str(hook.root))
     response = hook.payload.get("tool_response") or {}
     operation = EDIT_TOOLS[tool]
     if tool == "Write" and isinstance(response, dict) and response.get("type") == "create":
@@ -265,13 +264,11 @@ def _exit_status(payload: dict[str, Any]) -> tuple[int | None, str]:
 
 
 def _record_command(hook: Hook, command: str) -> None:
-    from mnemo.claude import summary
-
     command = command.strip()
     if not command:
         return
     status, error = _exit_status(hook.payload)
-    key = summary.program(command)
+    key = program(command)
     if status is not None:
         tail = " ".join(error.split())[-500:]
         event = hook.remember(

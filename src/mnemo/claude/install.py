@@ -270,7 +270,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
     else:
         ok = False
         lines.append("FAIL no mnemo hooks in project or user settings; run `mnemo install`")
-    spool = client.__class__(config.url, spool_dir=state_dir() / "spool").pending()
+    spool = MnemoClient(config.url, spool_dir=state_dir() / "spool").pending()
     lines.append(("warn " if spool else "ok   ") + f"{spool} writes waiting in the spool")
     samples = []
     payload = json.dumps(

@@ -7,12 +7,12 @@ used, duration and the final outcome.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from mnemo.claude import EDIT_TOOLS
+from mnemo.claude.naming import program, relative
 from mnemo.claude.transcript import ToolCall, TranscriptChunk
 
 
@@ -37,23 +37,6 @@ class SessionSummary:
     @property
     def empty(self) -> bool:
         return not (self.requests or self.tools or self.outcome)
-
-
-def relative(path: str, root: str) -> str:
-    try:
-        rel = os.path.relpath(path, root)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
-
-
-def program(command: str) -> str:
-    words = [w for w in command.split() if "=" not in w.split("/")[0]]
-    return (
-        " ".join(words[:2])
-        if words and words[0] in ("python", "python3", "npm", "uv", "make", "go", "cargo")
-        else (words[0] if words else "")
-    )
 
 
 def summarise(

@@ -120,12 +120,11 @@ def search_all_passages(body: PassageSearch, service: Service) -> list[dict[str,
     """Letta's cross-archive search; here scores are real and `mode`/`metadata` are honoured."""
     agent_ids = None
     embedding = None
-    timezone = "UTC"
     if body.agent_id:
         if not is_valid_id("agent", body.agent_id):
             raise InvalidInput(f"agent_id: String should match pattern {ID_PATTERNS['agent']!r}")
         agent = service.get_agent(body.agent_id)
-        agent_ids, embedding, timezone = [agent.id], agent.embedding, agent.timezone
+        agent_ids, embedding = [agent.id], agent.embedding
     elif body.archive_id:
         raise InvalidInput("archive_id: archives are not supported by mnemo; use agent_id")
     filters = PassageFilter(
@@ -142,7 +141,7 @@ def search_all_passages(body: PassageSearch, service: Service) -> list[dict[str,
             {
                 "passage": passage_json(hit.passage),
                 "score": hit.score,
-                "metadata": search_result_json(hit, timezone)["metadata"],
+                "metadata": hit.passage.metadata,
             }
             for hit in hits
         ]
