@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from mnemo import __version__
 from mnemo.errors import MnemoError
@@ -108,6 +107,7 @@ def install_command(args: argparse.Namespace) -> int:
             print(line)
     else:
         print(f"MCP tools: claude mcp add --scope user mnemo -- {install.mnemo_command()} mcp")
+    install.compile_bytecode()
     print(f"mnemo is wired into {path}")
     return 0
 
@@ -125,6 +125,8 @@ def uninstall_command(args: argparse.Namespace) -> int:
 
 
 def doctor_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from mnemo.claude import install
 
     ok, lines = install.doctor(args.project or Path.cwd())
@@ -133,6 +135,8 @@ def doctor_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from mnemo.claude import install
 
     print("\n".join(install.status(args.project or Path.cwd())))
@@ -141,6 +145,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     import argparse
+    from pathlib import Path
 
     parser = argparse.ArgumentParser(
         prog="mnemo", description="Persistent memory for Claude Code and other agents."

@@ -10,45 +10,71 @@ if TYPE_CHECKING:
 
 REDACTED = "[REDACTED]"
 
-# (name, pattern, group to replace or 0 for the whole match)
-_PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
-    ("private_span", re.compile(r"<private>.*?</private>", re.S | re.I), 0),
+# (name, pattern, flags, group to replace or 0 for the whole match, triggers). A pattern is
+# compiled and run only when one of its triggers occurs in the lowercased text: each trigger is a
+# substring every match must contain, so skipping is exact. Compiling all of them costs a hook
+# process several milliseconds, and most texts contain no trigger at all.
+_RULES: list[tuple[str, str, int, int, tuple[str, ...]]] = [
+    ("private_span", r"<private>.*?</private>", re.S | re.I, 0, ("<private>",)),
     (
         "private_key",
-        re.compile(
-            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
-            re.S,
-        ),
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+        re.S,
         0,
+        ("private key-----",),
     ),
-    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 0),
+    ("aws_access_key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0, 0, ("akia", "asia")),
     (
         "github_token",
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})",
         0,
+        0,
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
-    ("anthropic_key", re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,}"), 0),
-    ("openai_key", re.compile(r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}"), 0),
-    ("stripe_key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"), 0),
-    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), 0),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35,}"), 0),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), 0),
-    ("bearer", re.compile(r"(?i)\b(?:bearer|token)\s+([A-Za-z0-9_\-\.=:/+]{16,})"), 1),
+    ("anthropic_key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}", 0, 0, ("sk-ant-",)),
+    ("openai_key", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}", 0, 0, ("sk-",)),
+    ("stripe_key", r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}", 0, 0, ("k_live_", "k_test_")),
+    ("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", 0, 0, ("xox",)),
+    ("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35,}", 0, 0, ("aiza",)),
+    (
+        "jwt",
+        r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+        0,
+        0,
+        ("eyj",),
+    ),
+    (
+        "bearer",
+        r"\b(?:bearer|token)\s+([A-Za-z0-9_\-\.=:/+]{16,})",
+        re.I,
+        1,
+        ("bearer", "token"),
+    ),
     (
         "url_password",
-        re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:(?!\[REDACTED\])([^\s@/]+)@"),
+        r"\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:(?!\[REDACTED\])([^\s@/]+)@",
+        0,
         1,
+        ("://",),
     ),
     (
         "assignment",
-        re.compile(
-            r"(?i)\b[\w.\-]*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|"
-            r"auth[_-]?token|access[_-]?token|private[_-]?key|client[_-]?secret)[\w.\-]*"
-            r"[\"']?\s*[:=]\s*[\"']?(?!\[REDACTED\])([^\s\"',;]{4,})"
-        ),
+        r"\b[\w.\-]*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|"
+        r"auth[_-]?token|access[_-]?token|private[_-]?key|client[_-]?secret)[\w.\-]*"
+        r"[\"']?\s*[:=]\s*[\"']?(?!\[REDACTED\])([^\s\"',;]{4,})",
+        re.I,
         1,
+        ("passw", "pwd", "secret", "key", "token"),
     ),
 ]
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(name: str, source: str, flags: int) -> re.Pattern[str]:
+    pattern = _compiled.get(name)
+    if pattern is None:
+        pattern = _compiled[name] = re.compile(source, flags)
+    return pattern
 
 
 def redact(text: str) -> tuple[str, int]:
@@ -56,7 +82,11 @@ def redact(text: str) -> tuple[str, int]:
     if not text:
         return text, 0
     total = 0
-    for _name, pattern, group in _PATTERNS:
+    # Replacements only insert "[REDACTED]", which holds no trigger: one lowering serves all.
+    lowered = text.lower()
+    for name, source, flags, group, triggers in _RULES:
+        if not any(trigger in lowered for trigger in triggers):
+            continue
 
         def replace(match: re.Match[str], group: int = group) -> str:
             if group == 0:
@@ -66,7 +96,7 @@ def redact(text: str) -> tuple[str, int]:
             whole = match.group(0)
             return whole[: start - offset] + REDACTED + whole[end - offset :]
 
-        text, count = pattern.subn(replace, text)
+        text, count = _pattern(name, source, flags).subn(replace, text)
         total += count
     return text, total
 

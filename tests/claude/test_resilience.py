@@ -206,11 +206,11 @@ def test_worktree_maps_to_main_repository(tmp_path: Path) -> None:
     worktree = tmp_path / "feature-wt"
     subprocess.run([*git, "worktree", "add", "-q", str(worktree)], check=True)
     (worktree / "src").mkdir()
-    assert project_root(str(worktree / "src")) == main.resolve()
-    assert project_root(str(main)) == main.resolve()
+    assert project_root(str(worktree / "src")) == str(main.resolve())
+    assert project_root(str(main)) == str(main.resolve())
     plain = tmp_path / "plain"
     plain.mkdir()
-    assert project_root(str(plain)) == plain.resolve()
+    assert project_root(str(plain)) == str(plain.resolve())
 
 
 def test_agent_id_override(hooks: HookRunner, server: ServerProcess, tmp_path: Path) -> None:

@@ -26,6 +26,11 @@ HEAVY = (
     "onnxruntime",
     "tokenizers",
 )
+# Standard-library modules that cost a hook process milliseconds each (pathlib and urllib.parse,
+# socket with enum and selectors, hashlib with OpenSSL, typing, dataclasses with inspect): the
+# hooks that run on every prompt and tool call must not load them.
+SLOW_STDLIB = ("pathlib", "urllib.parse", "socket", "hashlib", "typing", "dataclasses")
+PER_CALL_EVENTS = ("user-prompt-submit", "pre-tool-use", "post-tool-use")
 
 
 def find_agent(http: httpx.Client, root: Path) -> str:
@@ -260,13 +265,14 @@ def test_hooks_import_only_the_standard_library(hooks: HookRunner, tmp_path: Pat
         "import sys, json\n"
         "from mnemo.cli import main\n"
         "try:\n    main(['hook', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
-        f"sys.stderr.write('HEAVY=' + json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+        "heavy = " + repr(HEAVY) + " + (" + repr(SLOW_STDLIB) + " if sys.argv[2] == '1' else ())\n"
+        "sys.stderr.write('HEAVY=' + json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
     import subprocess
 
     for event, body in events.items():
         result = subprocess.run(
-            [sys.executable, "-c", probe, event],
+            [sys.executable, "-c", probe, event, "1" if event in PER_CALL_EVENTS else "0"],
             input=json.dumps(body),
             capture_output=True,
             text=True,

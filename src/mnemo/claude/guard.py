@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 WRAPPERS = {
     "env",
@@ -31,21 +30,30 @@ INTERPRETERS = SHELLS | {"python", "python3", "perl", "ruby", "node"}
 DEFAULT_BRANCHES = {"main", "master", "trunk", "develop"}
 
 
-@dataclass
 class Verdict:
-    rule: str
-    reason: str
+    """Why a command is stopped. Plain classes here: `dataclasses` costs a hook ~10 ms."""
+
+    __slots__ = ("reason", "rule")
+
+    def __init__(self, rule: str, reason: str) -> None:
+        self.rule = rule
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.rule!r}, {self.reason!r})"
 
 
 Rule = Callable[[list[str], "Context"], str | None]
 
 
-@dataclass
 class Context:
-    cwd: str
-    project_root: str
-    home: str
-    raw: str  # the whole command line, for rules that need pipes
+    __slots__ = ("cwd", "home", "project_root", "raw")
+
+    def __init__(self, cwd: str, project_root: str, home: str, raw: str) -> None:
+        self.cwd = cwd
+        self.project_root = project_root
+        self.home = home
+        self.raw = raw  # the whole command line, for rules that need pipes
 
 
 def split_commands(command: str) -> list[str]:

@@ -12,7 +12,6 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from mnemo.claude import EDIT_TOOLS, context, project, state
 from mnemo.claude.config import HookConfig, state_dir
@@ -56,7 +55,7 @@ class Hook:
             config.api_key,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
-            spool_dir=self.state / "spool",
+            spool_dir=os.path.join(self.state, "spool"),
         )
 
     @property
@@ -97,7 +96,7 @@ class Hook:
         root = (entry.get("context") or {}).get("project_root")
         if not root:
             return str(entry["path"])
-        agent_id = self.config.agent_id or project.ensure_agent(self.client, self.state, Path(root))
+        agent_id = self.config.agent_id or project.ensure_agent(self.client, self.state, root)
         return f"/v1/agents/{agent_id}{entry['path']}"
 
     def remember(
@@ -125,7 +124,7 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
     if hook.client.pending():
         from mnemo.claude import launcher
 
-        launcher.detached(["hook", "replay"], hook.state / "worker.log")
+        launcher.detached(["hook", "replay"], os.path.join(hook.state, "worker.log"))
     agent_id = project.ensure_agent(hook.client, hook.state, hook.root, verify=True)
     blocks = hook.client.request("GET", f"/v1/agents/{agent_id}/core-memory/blocks")
     base = f"/v1/agents/{agent_id}/archival-memory"
@@ -138,7 +137,8 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
             "metadata.type": "session_summary",
         },
     )
-    query = " ".join([hook.root.name, *(s.get("text", "")[:300] for s in summaries[:1])])
+    name = os.path.basename(hook.root)
+    query = " ".join([name, *(s.get("text", "")[:300] for s in summaries[:1])])
     found = hook.client.request("GET", f"{base}/search", query={"query": query, "top_k": 10})
     seen_text: set[str] = {s.get("text", "") for s in summaries}
     relevant = []
@@ -149,7 +149,7 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
         seen_text.add(result["content"])
         relevant.append(result)
     text, shown = context.session_context(
-        hook.root.name, blocks, summaries, relevant, hook.config.session_budget
+        os.path.basename(hook.root), blocks, summaries, relevant, hook.config.session_budget
     )
     with state.update(hook.state, hook.session_id) as data:
         data.setdefault("started", time.time())
@@ -343,7 +343,7 @@ def session_end(hook: Hook) -> dict[str, Any] | None:
 
     launcher.detached(
         ["hook", "finish-session"],
-        hook.state / "worker.log",
+        os.path.join(hook.state, "worker.log"),
         stdin_data=json.dumps(hook.payload).encode(),
     )
     return None

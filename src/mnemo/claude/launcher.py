@@ -10,14 +10,13 @@ import fcntl
 import os
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-def detached(args: list[str], log: Path, stdin_data: bytes | None = None) -> int:
-    log.parent.mkdir(parents=True, exist_ok=True)
+def detached(args: list[str], log: str, stdin_data: bytes | None = None) -> int:
+    os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "mnemo", *args],
@@ -33,24 +32,25 @@ def detached(args: list[str], log: Path, stdin_data: bytes | None = None) -> int
     return process.pid
 
 
-def _alive(pid_file: Path) -> bool:
+def _alive(pid_file: str) -> bool:
     try:
-        pid = int(pid_file.read_text().strip())
+        with open(pid_file) as file:
+            pid = int(file.read().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return False
     return True
 
 
-def start_server(url: str, state: Path) -> bool:
+def start_server(url: str, state: str) -> bool:
     """Start `mnemo serve` for a local URL unless one is already starting or running.
     Returns True when this call launched it."""
     parts = urlsplit(url)
     if parts.hostname not in LOCAL_HOSTS:
         return False
-    state.mkdir(parents=True, exist_ok=True)
-    pid_file = state / "server.pid"
-    with open(state / "server.lock", "w") as lock:
+    os.makedirs(state, exist_ok=True)
+    pid_file = os.path.join(state, "server.pid")
+    with open(os.path.join(state, "server.lock"), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -58,6 +58,7 @@ def start_server(url: str, state: Path) -> bool:
         if _alive(pid_file):
             return False
         args = ["serve", "--host", parts.hostname or "127.0.0.1", "--port", str(parts.port or 8283)]
-        pid = detached(args, state / "server.log")
-        pid_file.write_text(str(pid))
+        pid = detached(args, os.path.join(state, "server.log"))
+        with open(pid_file, "w") as file:
+            file.write(str(pid))
         return True

@@ -7,13 +7,20 @@ agent per project, created on first use, its id cached in the state directory.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-from pathlib import Path
 
+from mnemo.claude.state import read_json, write_json
 from mnemo.client import ApiError, MnemoClient
+
+# The built-in SHA-256 module: hashlib would load OpenSSL first, ~4 ms of every hook process.
+try:
+    from _sha2 import sha256  # Python 3.12+
+except ImportError:
+    try:
+        from _sha256 import sha256  # Python 3.11
+    except ImportError:
+        from hashlib import sha256
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
@@ -32,66 +39,67 @@ MANIFESTS = (
 BLOCK_LIMITS = {"human": 2000, "persona": 2000, "project_context": 4000, "learnings": 4000}
 
 
-def project_root(cwd: str) -> Path:
+def project_root(cwd: str) -> str:
     """The main repository's root for any directory inside a repository or worktree."""
-    start = Path(cwd).resolve()
-    for directory in (start, *start.parents):
-        dot_git = directory / ".git"
-        if dot_git.is_dir():
+    start = directory = os.path.realpath(cwd)
+    while True:
+        dot_git = os.path.join(directory, ".git")
+        if os.path.isdir(dot_git):
             return directory
-        if dot_git.is_file():
+        if os.path.isfile(dot_git):
             return _main_repository(directory, dot_git) or directory
-    return start
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return start
+        directory = parent
 
 
-def _main_repository(directory: Path, dot_git: Path) -> Path | None:
-    try:
-        text = dot_git.read_text().strip()
-    except OSError:
-        return None
+def _main_repository(directory: str, dot_git: str) -> str | None:
+    text = _head(dot_git, 4000)
     if not text.startswith("gitdir:"):
         return None
-    git_dir = Path(text.removeprefix("gitdir:").strip())
-    if not git_dir.is_absolute():
-        git_dir = (directory / git_dir).resolve()
-    common = git_dir / "commondir"
-    if common.is_file():
-        shared = Path(common.read_text().strip())
-        shared = shared if shared.is_absolute() else (git_dir / shared).resolve()
-        if shared.name == ".git":
-            return shared.parent
+    git_dir = os.path.realpath(os.path.join(directory, text.removeprefix("gitdir:").strip()))
+    common = os.path.join(git_dir, "commondir")
+    if os.path.isfile(common):
+        shared = os.path.realpath(os.path.join(git_dir, _head(common, 4000)))
+        if os.path.basename(shared) == ".git":
+            return os.path.dirname(shared)
     return None
 
 
-def project_key(root: Path) -> str:
-    return hashlib.sha256(str(root).encode()).hexdigest()[:16]
+def project_key(root: str) -> str:
+    return sha256(os.fspath(root).encode()).hexdigest()[:16]
 
 
-def agent_name(root: Path) -> str:
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", root.name).strip("-") or "root"
+def name_of(root: str) -> str:
+    return os.path.basename(root)
+
+
+def agent_name(root: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name_of(root)).strip("-") or "root"
     return f"project-{slug}-{project_key(root)[:8]}"
 
 
-def scan_project_context(root: Path, limit: int = BLOCK_LIMITS["project_context"]) -> str:
+def scan_project_context(root: str, limit: int = BLOCK_LIMITS["project_context"]) -> str:
     """What the project says about itself: CLAUDE.md / README head and its manifest files."""
-    parts = [f"Project: {root.name} ({root})"]
+    parts = [f"Project: {os.path.basename(root)} ({root})"]
     budget = limit - len(parts[0]) - 1
     for name in CONTEXT_FILES:
-        path = root / name
-        if path.is_file():
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
             text = _head(path, 1500)
             parts.append(f"{name}:\n{text}")
             break
-    manifests = [name for name in MANIFESTS if (root / name).is_file()]
+    manifests = [name for name in MANIFESTS if os.path.isfile(os.path.join(root, name))]
     if manifests:
         parts.append("Manifests: " + ", ".join(manifests))
         for name in manifests[:2]:
-            parts.append(f"{name}:\n{_head(root / name, 600)}")
+            parts.append(f"{name}:\n{_head(os.path.join(root, name), 600)}")
     text = "\n\n".join(parts)
     return text if len(text) <= budget else text[:budget].rsplit("\n", 1)[0]
 
 
-def _head(path: Path, chars: int) -> str:
+def _head(path: str, chars: int) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read(chars + 200)
@@ -101,26 +109,24 @@ def _head(path: Path, chars: int) -> str:
     return text if len(text) <= chars else text[:chars].rsplit("\n", 1)[0] + "\n…"
 
 
-def _cache_path(state: Path, root: Path) -> Path:
-    return state / "projects" / f"{project_key(root)}.json"
+def _cache_path(state: str, root: str) -> str:
+    return os.path.join(state, "projects", f"{project_key(root)}.json")
 
 
-def cached_agent(state: Path, root: Path) -> str | None:
+def cached_agent(state: str, root: str) -> str | None:
     try:
-        return json.loads(_cache_path(state, root).read_text()).get("agent_id")
-    except (OSError, ValueError):
+        return read_json(_cache_path(state, root)).get("agent_id")
+    except (OSError, ValueError, AttributeError):
         return None
 
 
-def remember_agent(state: Path, root: Path, agent_id: str) -> None:
+def remember_agent(state: str, root: str, agent_id: str) -> None:
     path = _cache_path(state, root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"agent_id": agent_id, "root": str(root)}))
-    os.replace(temporary, path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json(path, {"agent_id": agent_id, "root": str(root)})
 
 
-def ensure_agent(client: MnemoClient, state: Path, root: Path, verify: bool = False) -> str:
+def ensure_agent(client: MnemoClient, state: str, root: str, verify: bool = False) -> str:
     """The project's agent id: cached, found by name, or created with its four blocks.
     Raises Unreachable when the server is down and nothing is cached."""
     cached = cached_agent(state, root)
@@ -157,7 +163,7 @@ def ensure_agent(client: MnemoClient, state: Path, root: Path, verify: bool = Fa
                     },
                     {
                         "label": "persona",
-                        "value": f"Claude Code, working on {root.name}. Memory by mnemo.",
+                        "value": f"Claude Code, working on {name_of(root)}. Memory by mnemo.",
                         "limit": BLOCK_LIMITS["persona"],
                         "description": "How the assistant works here",
                     },

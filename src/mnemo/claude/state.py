@@ -7,41 +7,52 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import contextmanager, suppress
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
 
-def session_file(state: Path, session_id: str) -> Path:
+def session_file(state: str, session_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", session_id or "unknown")[:100]
-    return state / "sessions" / f"{safe}.json"
+    return os.path.join(state, "sessions", f"{safe}.json")
 
 
-def load(state: Path, session_id: str) -> dict[str, Any]:
+def read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def write_json(path: str, data: Any) -> None:
+    """Replace the file atomically: a reader sees the old or the new content, never half."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(data, file)
+    os.replace(temporary, path)
+
+
+def load(state: str, session_id: str) -> dict[str, Any]:
     try:
-        return json.loads(session_file(state, session_id).read_text())
+        return read_json(session_file(state, session_id))
     except (OSError, ValueError):
         return {}
 
 
 @contextmanager
-def update(state: Path, session_id: str) -> Iterator[dict[str, Any]]:
+def update(state: str, session_id: str) -> Iterator[dict[str, Any]]:
     """Read-modify-write under a lock: parallel hooks of one session don't lose each other."""
     path = session_file(state, session_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path.removesuffix(".json") + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = load(state, session_id)
         yield data
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data))
-        os.replace(temporary, path)
+        write_json(path, data)
 
 
-def forget(state: Path, session_id: str) -> None:
+def forget(state: str, session_id: str) -> None:
     path = session_file(state, session_id)
-    for candidate in (path, path.with_suffix(".lock")):
-        candidate.unlink(missing_ok=True)
+    for candidate in (path, path.removesuffix(".json") + ".lock"):
+        with suppress(FileNotFoundError):
+            os.unlink(candidate)
