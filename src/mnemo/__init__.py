@@ -8,3 +8,12 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # `mnemo.Client` is imported on first use: hooks import this package and must stay light.
+    if name in ("Client", "ClientError"):
+        from mnemo import sdk
+
+        return getattr(sdk, name)
+    raise AttributeError(f"module 'mnemo' has no attribute {name!r}")

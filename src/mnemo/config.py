@@ -60,6 +60,9 @@ class Settings:
     lexical_weight: float = 0.7
     vector_weight: float = 0.3
     rrf_k: int = 60
+    # A new passage of the same type this similar (cosine) to an existing one is merged into it
+    # when the writer asks for de-duplication (`dedupe: true`).
+    dedupe_similarity: float = 0.95
     log_level: str = "info"
 
     @property

@@ -7,6 +7,7 @@ import dataclasses
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from mnemo import agent_file
@@ -324,6 +325,111 @@ class MemoryService:
             created_at=to_utc(item.created_at) if item.created_at else now,
             updated_at=now,
         )
+
+    def add_passages_deduplicated(
+        self, agent_id: str, items: Sequence[NewPassage]
+    ) -> list[tuple[Passage, bool]]:
+        """Insert passages, except that one whose `metadata.type` matches an existing passage
+        at `dedupe_similarity` or above is merged into it (its `occurrences` counted, its
+        `last_seen` moved, the new metadata laid over the old). Returns (passage, merged)."""
+        agent = self.get_agent(agent_id)
+        passages = [self._new_passage(agent, item) for item in items]
+        vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
+        results: list[tuple[Passage, bool]] = []
+        for passage, vector in zip(passages, vectors, strict=True):
+            kind = passage.metadata.get("type")
+            twin = None
+            if isinstance(kind, str) and kind:
+                same_type = PassageFilter(agent_ids=[agent.id], metadata={"type": kind})
+                nearest = self.store.vector_search(vector, agent.embedding, same_type, 1)
+                if nearest and nearest[0][1] >= self.settings.dedupe_similarity:
+                    twin = self.store.get_passages([nearest[0][0]])
+            if not twin:
+                self.store.insert_passages([passage], vectors=vector[None, :])
+                results.append((passage, False))
+                continue
+            old = twin[0]
+            metadata = {
+                **old.metadata,
+                **passage.metadata,
+                "occurrences": int(old.metadata.get("occurrences", 1)) + 1,
+                "first_seen": old.metadata.get("first_seen", old.created_at.isoformat()),
+                "last_seen": passage.created_at.isoformat(),
+            }
+            merged = dataclasses.replace(
+                old,
+                tags=list(dict.fromkeys([*old.tags, *passage.tags])),
+                metadata=metadata,
+                updated_at=utcnow(),
+            )
+            self.store.update_passage(merged, None)
+            results.append((merged, True))
+        return results
+
+    def update_passage(
+        self,
+        agent_id: str,
+        passage_id: str,
+        text: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Passage:
+        """Change a passage in place: new text is re-embedded; `metadata` keys are merged into
+        the existing ones and a key set to None is removed."""
+        agent = self.get_agent(agent_id)
+        current = self.get_passage(agent_id, passage_id)
+        changed = dataclasses.replace(current, updated_at=utcnow())
+        vector = None
+        if text is not None:
+            checked = self._new_passage(agent, NewPassage(text=text)).text
+            if checked != current.text:
+                changed.text = checked
+                vector = self.embedders.embed(current.embedding_handle, [checked])[0]
+        if tags is not None:
+            changed.tags = list(dict.fromkeys(tags))
+        if metadata:
+            merged = dict(current.metadata)
+            for key, value in self._clean_data(metadata).items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            changed.metadata = merged
+        if not self.store.update_passage(changed, vector):
+            raise NotFound(f"Passage {passage_id!r} not found for agent {agent_id!r}")
+        return changed
+
+    def prune_passages(
+        self,
+        agent_id: str,
+        filters: PassageFilter,
+        older_than: datetime | None = None,
+        keep_latest: int | None = None,
+        dry_run: bool = False,
+    ) -> list[Passage]:
+        """Retention: among the agent's passages that pass `filters`, those created before
+        `older_than` and those beyond the newest `keep_latest`. Deleted unless `dry_run`."""
+        self.get_agent(agent_id)
+        if older_than is None and keep_latest is None:
+            raise InvalidInput("prune: give older_than_days, keep_latest or both")
+        if keep_latest is not None and keep_latest < 0:
+            raise InvalidInput(f"keep_latest: must be 0 or more, got {keep_latest}")
+        filters = dataclasses.replace(filters, agent_ids=[agent_id])
+        matching = _drain(lambda page: self.store.list_passages(filters, page))  # oldest first
+        doomed: dict[str, Passage] = {}
+        if keep_latest is not None:
+            doomed.update((p.id, p) for p in matching[: max(0, len(matching) - keep_latest)])
+        if older_than is not None:
+            cutoff = to_utc(older_than)
+            doomed.update((p.id, p) for p in matching if p.created_at < cutoff)
+        if not dry_run:
+            for passage_id in doomed:
+                self.store.delete_passage(passage_id)
+        return sorted(doomed.values(), key=lambda p: p.created_at)
+
+    def count_passages(self, agent_id: str) -> int:
+        self.get_agent(agent_id)
+        return self.store.count_passages(agent_id)
 
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
         return self.store.list_passages(filters, self._page(page))

@@ -175,6 +175,12 @@ def test_passage_filters(store: Store) -> None:
     assert texts(metadata={"n": 1}) == ["first red"]
     assert texts(metadata={"ok": False}) == ["second blue"]
     assert texts(contains="BLUE") == ["second blue", "third red blue"]
+    assert texts(metadata={"n": (1, "1")}) == ["first red"]  # a tuple matches any of its items
+    assert texts(metadata={"type": ("note", "fail")}) == [
+        "first red",
+        "second blue",
+        "third red blue",
+    ]
 
 
 def test_lexical_and_vector_search(store: Store) -> None:
@@ -217,6 +223,32 @@ def test_vector_index_follows_inserts_and_deletes(store: Store) -> None:
     assert store.delete_passage(second.id) is True
     assert [pid for pid, _ in store.vector_search(unit(0, 1), HANDLE, mine, 5)] == [first.id]
     assert store.delete_passage(second.id) is False
+
+
+def test_update_passage_moves_text_metadata_and_vector(store: Store) -> None:
+    a = agent()
+    store.create_agent(a, [], [])
+    first, second = passage(a.id, "apples are red"), passage(a.id, "the sky is blue")
+    store.insert_passages([first, second], np.stack([unit(1, 0), unit(0, 1)]))
+    mine = PassageFilter(agent_ids=[a.id])
+    assert store.vector_search(unit(1, 0), HANDLE, mine, 1)[0][0] == first.id
+    first.text = "bananas are yellow"
+    first.metadata = {"type": "fruit", "status": "resolved"}
+    first.tags = ["fruit"]
+    assert store.update_passage(first, unit(0.2, 1)) is True
+    stored = store.get_passages([first.id])[0]
+    assert (stored.text, stored.metadata, stored.tags) == (first.text, first.metadata, ["fruit"])
+    assert [pid for pid, _ in store.lexical_search("bananas", mine, 5)] == [first.id]
+    assert store.lexical_search("apples", mine, 5) == []
+    nearest = store.vector_search(unit(0.2, 1), HANDLE, mine, 2)
+    assert nearest[0][0] == first.id and nearest[0][1] > 0.99
+    metadata_only = PassageFilter(agent_ids=[a.id], metadata={"status": "resolved"})
+    assert [p.id for p in store.list_passages(metadata_only, Page())] == [first.id]
+    second.metadata = {"note": "kept vector"}
+    assert store.update_passage(second, None) is True
+    assert store.vector_search(unit(0, 1), HANDLE, mine, 1)[0][0] == second.id
+    ghost = passage(a.id, "never stored")
+    assert store.update_passage(ghost, None) is False
 
 
 def test_messages(store: Store) -> None:

@@ -59,13 +59,14 @@ def parse_bound(value: str | None, name: str, end: bool) -> datetime | None:
 
 
 def metadata_filter(request: Request) -> dict[str, Any]:
-    """Query parameters `metadata.<key>=<value>` (mnemo extension); values are typed loosely:
-    true/false become booleans, integers and decimals numbers, anything else stays a string."""
+    """Query parameters `metadata.<key>=<value>` (mnemo extension). A query string has no types,
+    so `42` matches the number 42 or the string "42", `true` the boolean or the string."""
     filters: dict[str, Any] = {}
     for name, raw in request.query_params.multi_items():
         if not name.startswith("metadata.") or len(name) == len("metadata."):
             continue
-        filters[name.removeprefix("metadata.")] = loose_value(raw)
+        typed = loose_value(raw)
+        filters[name.removeprefix("metadata.")] = raw if typed == raw else (typed, raw)
     return filters
 
 

@@ -67,10 +67,41 @@ class PassageCreate(Body):
     metadata: dict[str, Any] | None = Field(
         default=None, description="mnemo extension: stored and filterable"
     )
+    dedupe: bool = Field(
+        default=False,
+        description="mnemo extension: merge into an existing passage of the same metadata.type "
+        "when nearly identical (cosine >= dedupe_similarity) instead of storing it again",
+    )
 
 
 class PassageBatch(Body):
     passages: list[PassageCreate]
+    dedupe: bool = Field(
+        default=False,
+        description="mnemo extension: merge into an existing passage of the same metadata.type "
+        "when nearly identical (cosine >= dedupe_similarity) instead of storing it again",
+    )
+
+
+class PassageUpdate(Body):
+    """mnemo extension: change a passage in place."""
+
+    text: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="merged into the stored metadata; a key set to null is removed"
+    )
+
+
+class PruneRequest(Body):
+    """mnemo extension: a retention policy applied to the passages that match the filters."""
+
+    metadata: dict[str, Any] | None = Field(default=None, description="exact matches, e.g. type")
+    tags: list[str] | None = None
+    tag_match_mode: Literal["any", "all"] = "any"
+    older_than_days: float | None = Field(default=None, ge=0)
+    keep_latest: int | None = Field(default=None, ge=0)
+    dry_run: bool = False
 
 
 class PassageSearch(Body):

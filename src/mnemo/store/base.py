@@ -54,7 +54,8 @@ class PassageFilter:
     match_all_tags: bool = False
     start: datetime | None = None
     end: datetime | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)  # equality on top-level keys
+    # Equality on top-level keys; a tuple value matches any of its items (e.g. 42 or "42").
+    metadata: dict[str, Any] = field(default_factory=dict)
     contains: str | None = None  # case-insensitive substring
 
 
@@ -112,6 +113,11 @@ class Store(Protocol):
     def insert_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None: ...
     def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]: ...
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]: ...
+    def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
+        """Replace text, tags, metadata and updated_at of an existing passage (and its
+        embedding when `vector` is given). False when the passage does not exist."""
+        ...
+
     def delete_passage(self, passage_id: str) -> bool: ...
     def lexical_search(
         self, query: str, filters: PassageFilter, limit: int

@@ -448,6 +448,25 @@ class PostgresStore:
             )
         return [_passage(r) for r in rows]
 
+    def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
+        assignments = "text = %s, tags = %s, metadata = %s, updated_at = %s"
+        params: list[Any] = [
+            passage.text,
+            Jsonb(passage.tags),
+            Jsonb(passage.metadata),
+            passage.updated_at,
+        ]
+        if vector is not None:
+            assignments += ", embedding = %s"
+            params.append(_vector(vector))
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    f"UPDATE passages SET {assignments} WHERE id = %s", (*params, passage.id)
+                ).rowcount
+                > 0
+            )
+
     def delete_passage(self, passage_id: str) -> bool:
         with self._tx() as conn:
             return conn.execute("DELETE FROM passages WHERE id = %s", (passage_id,)).rowcount > 0
@@ -741,9 +760,10 @@ def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:
     if filters.end:
         where.append("p.created_at <= %s")
         params.append(filters.end)
-    if filters.metadata:
-        where.append("p.metadata @> %s")
-        params.append(Jsonb(filters.metadata))
+    for key, wanted in filters.metadata.items():
+        alternatives = wanted if isinstance(wanted, tuple) else (wanted,)
+        where.append("(" + " OR ".join(["p.metadata @> %s"] * len(alternatives)) + ")")
+        params.extend(Jsonb({key: value}) for value in alternatives)
     if filters.contains:
         where.append("strpos(lower(p.text), lower(%s)) > 0")
         params.append(filters.contains)

@@ -470,6 +470,31 @@ class SQLiteStore:
             )
         return [_passage(row) for row in rows]
 
+    def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
+        assignments = "text = ?, tags = ?, metadata = ?, updated_at = ?"
+        params: list[Any] = [
+            passage.text,
+            json.dumps(passage.tags),
+            json.dumps(passage.metadata),
+            format_time(passage.updated_at),
+        ]
+        if vector is not None:
+            assignments += ", embedding = ?"
+            params.append(np.asarray(vector, dtype=np.float32).tobytes())
+        with self._write_lock, self._write() as conn:
+            changed = conn.execute(
+                f"UPDATE passages SET {assignments} WHERE id = ?", (*params, passage.id)
+            ).rowcount
+            if changed and vector is not None:
+                # In-memory vector indexes of other processes must notice the new embedding.
+                conn.execute(
+                    "UPDATE passage_versions SET version = version + 1 WHERE agent_id = ?",
+                    (passage.agent_id,),
+                )
+        if changed and vector is not None:
+            self._drop_indexes(passage.agent_id)
+        return bool(changed)
+
     def delete_passage(self, passage_id: str) -> bool:
         with self._write() as conn:
             row = conn.execute(
@@ -785,17 +810,20 @@ def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:
     if filters.end:
         where.append("p.created_at <= ?")
         params.append(format_time(filters.end))
-    for key, value in filters.metadata.items():
+    for key, wanted in filters.metadata.items():
         path = '$."' + key.replace('"', '\\"') + '"'
-        if isinstance(value, bool):
-            where.append("json_type(p.metadata, ?) = ?")
-            params.extend([path, "true" if value else "false"])
-        elif value is None:
-            where.append("json_type(p.metadata, ?) = 'null'")
-            params.append(path)
-        else:
-            where.append("json_extract(p.metadata, ?) = ?")
-            params.extend([path, value])
+        alternatives = []
+        for value in wanted if isinstance(wanted, tuple) else (wanted,):
+            if isinstance(value, bool):
+                alternatives.append("json_type(p.metadata, ?) = ?")
+                params.extend([path, "true" if value else "false"])
+            elif value is None:
+                alternatives.append("json_type(p.metadata, ?) = 'null'")
+                params.append(path)
+            else:
+                alternatives.append("json_extract(p.metadata, ?) = ?")
+                params.extend([path, value])
+        where.append("(" + " OR ".join(alternatives) + ")")
     if filters.contains:
         where.append("instr(lower(p.text), lower(?)) > 0")
         params.append(filters.contains)

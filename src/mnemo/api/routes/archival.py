@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 
 from mnemo.api.deps import AgentId, get_service, metadata_filter, page, parse_bound
 from mnemo.api.routing import SlashTolerantRouter
-from mnemo.api.schemas import PassageBatch, PassageCreate, PassageSearch
+from mnemo.api.schemas import (
+    PassageBatch,
+    PassageCreate,
+    PassageSearch,
+    PassageUpdate,
+    PruneRequest,
+)
 from mnemo.api.serialize import passage_json, search_result_json
 from mnemo.errors import InvalidInput, TooLarge
-from mnemo.models import ID_PATTERNS, NewPassage, is_valid_id, to_utc
+from mnemo.models import ID_PATTERNS, NewPassage, is_valid_id, to_utc, utcnow
 from mnemo.service import MemoryService
 from mnemo.store.base import PassageFilter
 
 router = SlashTolerantRouter()
 Service = Annotated[MemoryService, Depends(get_service)]
 MAX_BATCH = 5000
+
+
+def _add(
+    service: MemoryService, agent_id: str, items: list[NewPassage], dedupe: bool
+) -> list[dict[str, Any]]:
+    if not dedupe:
+        return [passage_json(p) for p in service.add_passages(agent_id, items)]
+    added = service.add_passages_deduplicated(agent_id, items)
+    return [{**passage_json(p), "merged": merged} for p, merged in added]
 
 
 @router.post("/v1/agents/{agent_id}/archival-memory")
@@ -30,7 +46,7 @@ def create_passage(
         metadata=body.metadata or {},
         created_at=body.created_at,
     )
-    return [passage_json(p) for p in service.add_passages(agent_id, [item])]
+    return _add(service, agent_id, [item], body.dedupe)
 
 
 @router.post("/v1/agents/{agent_id}/archival-memory/batch")
@@ -46,7 +62,7 @@ def create_passages(
         )
         for p in body.passages
     ]
-    return [passage_json(p) for p in service.add_passages(agent_id, items)]
+    return _add(service, agent_id, items, body.dedupe)
 
 
 @router.get("/v1/agents/{agent_id}/archival-memory")
@@ -61,6 +77,8 @@ def list_passages(
     ascending: bool = True,
     tags: Annotated[list[str] | None, Query()] = None,
     tag_match_mode: Literal["any", "all"] = "any",
+    start_datetime: str | None = None,
+    end_datetime: str | None = None,
 ) -> list[dict[str, Any]]:
     service.get_agent(agent_id)
     filters = PassageFilter(
@@ -68,6 +86,8 @@ def list_passages(
         contains=search or None,
         tags=tags or [],
         match_all_tags=tag_match_mode == "all",
+        start=parse_bound(start_datetime, "start_datetime", end=False),
+        end=parse_bound(end_datetime, "end_datetime", end=True),
         metadata=metadata_filter(request),
     )
     passages = service.list_passages(filters, page(limit, after, before, None, 100, ascending))
@@ -101,6 +121,55 @@ def search_passages(
     )
     results = [search_result_json(hit, agent.timezone) for hit in hits]
     return {"results": results, "count": len(results)}
+
+
+@router.get("/v1/agents/{agent_id}/archival-memory/count")
+def count_passages(agent_id: AgentId, service: Service) -> int:
+    """mnemo extension: how many passages the agent has."""
+    return service.count_passages(agent_id)
+
+
+@router.post("/v1/agents/{agent_id}/archival-memory/prune")
+def prune_passages(agent_id: AgentId, body: PruneRequest, service: Service) -> dict[str, Any]:
+    """mnemo extension: delete (or with dry_run, list) the passages a retention policy drops:
+    those matching the filters that are older than `older_than_days` or beyond the newest
+    `keep_latest`."""
+    filters = PassageFilter(
+        tags=body.tags or [],
+        match_all_tags=body.tag_match_mode == "all",
+        metadata=body.metadata or {},
+    )
+    older_than = None
+    if body.older_than_days is not None:
+        older_than = utcnow() - timedelta(days=body.older_than_days)
+    doomed = service.prune_passages(
+        agent_id, filters, older_than, body.keep_latest, dry_run=body.dry_run
+    )
+    return {
+        "dry_run": body.dry_run,
+        "matched": len(doomed),
+        "deleted": 0 if body.dry_run else len(doomed),
+        "passages": [
+            {
+                "id": p.id,
+                "created_at": p.created_at.isoformat(),
+                "type": p.metadata.get("type"),
+                "text": p.text[:200],
+            }
+            for p in doomed
+        ],
+    }
+
+
+@router.patch("/v1/agents/{agent_id}/archival-memory/{memory_id}")
+def update_passage(
+    agent_id: AgentId, memory_id: str, body: PassageUpdate, service: Service
+) -> dict[str, Any]:
+    """mnemo extension: change a passage's text (re-embedded), tags or metadata (merged)."""
+    passage = service.update_passage(
+        agent_id, memory_id, text=body.text, tags=body.tags, metadata=body.metadata
+    )
+    return passage_json(passage)
 
 
 @router.get("/v1/agents/{agent_id}/archival-memory/{memory_id}")
