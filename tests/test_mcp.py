@@ -19,6 +19,7 @@ from tests.conftest import ServerProcess, start_server
 TOOLS = {
     "memory_search": (True, False),
     "memory_get": (True, False),
+    "memory_list": (True, False),
     "memory_remember": (False, False),
     "memory_forget": (False, True),
     "core_memory_list": (True, False),

@@ -248,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("status", help="this project's memory: agent, blocks, last sessions")
     p.add_argument("--project", type=Path, metavar="DIR")
     p.set_defaults(handler=status_command)
+
+    from mnemo.commands import pipeline, projects, search, team
+
+    for module in (projects, team, pipeline, search):
+        module.register(commands)
     return parser
 
 

@@ -126,7 +126,8 @@ class Client:
 
         auth = self._http.headers.get("Authorization", "")
         lite = MnemoClient(self.url, auth.removeprefix("Bearer "), read_timeout=30.0)
-        return project.ensure_agent(lite, state_dir(), project.project_root(directory))
+        root = project.project_root(directory)
+        return project.ensure_agent(lite, state_dir(), root, verify=True)
 
     def delete_agent(self, agent_id: str) -> None:
         self.request("DELETE", f"/v1/agents/{agent_id}")

@@ -170,6 +170,57 @@ def build_server(memory: Memory) -> MCPServer:
         return await run(work)
 
     @server.tool(annotations=READ, structured_output=False)
+    async def memory_list(
+        type: Annotated[
+            str | None,
+            Field(description="Only this type, e.g. file_change, deployment, test_failure"),
+        ] = None,
+        path: Annotated[
+            str | None,
+            Field(description="History of one file: edits to it and failures located in it"),
+        ] = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description='Exact matches on metadata keys, e.g. {"environment": "prod"}'),
+        ] = None,
+        start_date: Annotated[
+            str | None, Field(description="ISO date or datetime, inclusive")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="How many memories")] = 20,
+        agent_id: AgentParam = None,
+    ) -> str:
+        """Newest memories first, filtered on the server: a file's history, deployments to an
+        environment, what was learned since a date. One line per memory: id | date | type |
+        preview."""
+
+        def work() -> str:
+            agent = memory.agent(agent_id)
+            base: dict[str, Any] = {"limit": limit, "ascending": "false"}
+            if start_date:
+                base["start_datetime"] = start_date
+            filters = dict(metadata or {})
+            if type:
+                filters["type"] = type
+            for key, value in filters.items():
+                base[f"metadata.{key}"] = str(value).lower() if isinstance(value, bool) else value
+            queries = [{**base, "metadata.path": path}, {**base, "metadata.file": path}]
+            found: dict[str, dict[str, Any]] = {}
+            for params in queries if path else [base]:
+                for row in memory.call("GET", f"/v1/agents/{agent}/archival-memory", query=params):
+                    found[row["id"]] = row
+            rows = sorted(found.values(), key=lambda r: r["created_at"], reverse=True)[:limit]
+            if not rows:
+                return "No memories match."
+            lines = [
+                f"{r['id']} | {r['created_at'][:16]} | "
+                f"{(r.get('metadata') or {}).get('type', 'memory')} | {_preview(r['text'])}"
+                for r in rows
+            ]
+            return memory.cap("\n".join(lines))
+
+        return await run(work)
+
+    @server.tool(annotations=READ, structured_output=False)
     async def memory_get(
         ids: Annotated[
             list[str],

@@ -1,0 +1,1 @@
+"""The learning pipeline: CI and operations events into typed memory records."""
