@@ -35,14 +35,7 @@ class Cli:
     def run(
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mnemo", *args],
-            capture_output=True,
-            text=True,
-            cwd=self.project,
-            env={**self.hooks.env, **(env or {})},
-            timeout=120,
-        )
+        return self.hooks.cli(*args, cwd=self.project, env=env)
 
     def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
         result = self.run(*args, env=env)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -27,15 +26,7 @@ def runner(server: ServerProcess, tmp_path: Path) -> HookRunner:
 def cli(
     runner: HookRunner, *args: str, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mnemo", *args],
-        capture_output=True,
-        text=True,
-        env=runner.env,
-        cwd=cwd,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return runner.cli(*args, cwd=cwd)
 
 
 def ok(runner: HookRunner, *args: str, cwd: Path | None = None) -> str:

@@ -58,12 +58,17 @@ class HookRunner:
         reply = json.loads(result.stdout) if result.stdout.strip() else None
         return result, reply
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`mnemo ARGS` as a user runs it: in `cwd`, no terminal on stdin."""
         return subprocess.run(
             [sys.executable, "-m", "mnemo", *args],
             capture_output=True,
             text=True,
-            env=self.env,
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
             timeout=120,
         )
 

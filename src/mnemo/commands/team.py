@@ -107,30 +107,26 @@ def create_block(args: argparse.Namespace) -> int:
 
 @friendly
 def attach_block(args: argparse.Namespace) -> int:
-    memory = client(args)
-    block = _team_block(memory, args.label)
-    sharing = {a["id"] for a in memory.block_agents(block["id"])}
-    for agent in _targets(args, memory):
-        if agent["id"] in sharing:
-            print(f"  {agent['name']}: already attached")
-            continue
-        memory.attach(agent["id"], block["id"])
-        print(f"  {agent['name']}: attached")
-    return 0
+    return _share(args, attach=True)
 
 
 @friendly
 def detach_block(args: argparse.Namespace) -> int:
+    code = _share(args, attach=False)
+    print(f"the block {args.label} is kept; delete it with `mnemo team block delete`")
+    return code
+
+
+def _share(args: argparse.Namespace, attach: bool) -> int:
     memory = client(args)
     block = _team_block(memory, args.label)
     sharing = {a["id"] for a in memory.block_agents(block["id"])}
     for agent in _targets(args, memory):
-        if agent["id"] not in sharing:
-            print(f"  {agent['name']}: not attached")
+        if (agent["id"] in sharing) == attach:
+            print(f"  {agent['name']}: {'already' if attach else 'not'} attached")
             continue
-        memory.detach(agent["id"], block["id"])
-        print(f"  {agent['name']}: detached")
-    print(f"the block {args.label} is kept; delete it with `mnemo team block delete`")
+        (memory.attach if attach else memory.detach)(agent["id"], block["id"])
+        print(f"  {agent['name']}: {'attached' if attach else 'detached'}")
     return 0
 
 

@@ -3,10 +3,9 @@ threshold between two runs become `perf_regression` records."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from mnemo.pipeline.records import InvalidRecord, Record, build
+from mnemo.pipeline.records import InvalidRecord, Record, build, read_json
 
 
 def threshold_percent(text: str) -> float:
@@ -24,13 +23,7 @@ def threshold_percent(text: str) -> float:
 
 
 def load(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except FileNotFoundError:
-        raise InvalidRecord(f"{path}: no such file") from None
-    except ValueError as exc:
-        raise InvalidRecord(f"{path}: not JSON ({exc})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise InvalidRecord(f"{path}: not a pytest-benchmark file (no 'benchmarks' list)")
     return data

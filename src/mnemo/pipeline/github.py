@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from mnemo.pipeline.records import InvalidRecord, Record, build
+from mnemo.pipeline.records import InvalidRecord, Record, build, read_json
 
 SUPPORTED = ("deployment_status", "workflow_run", "check_run")
 PENDING = {"pending", "queued", "in_progress", "waiting", "requested"}
@@ -24,13 +23,7 @@ def load(event_name: str | None, event_path: str | None) -> dict[str, Any]:
         )
     if not event_path:
         raise InvalidRecord("GITHUB_EVENT_PATH is not set (or pass --payload FILE)")
-    try:
-        with open(event_path, encoding="utf-8") as file:
-            payload = json.load(file)
-    except FileNotFoundError:
-        raise InvalidRecord(f"{event_path}: no such file") from None
-    except ValueError as exc:
-        raise InvalidRecord(f"{event_path}: not JSON ({exc})") from None
+    payload = read_json(event_path)
     if not isinstance(payload, dict):
         raise InvalidRecord(f"{event_path}: the payload must be a JSON object")
     return payload

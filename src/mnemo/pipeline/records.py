@@ -146,6 +146,19 @@ RENDER = {
 }
 
 
+def read_json(path: str) -> Any:
+    """A JSON input file, or InvalidRecord saying why it cannot be read."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError:
+        raise InvalidRecord(f"{path}: no such file") from None
+    except ValueError as exc:
+        raise InvalidRecord(f"{path}: not JSON ({exc})") from None
+
+
 def error_signature(message: str) -> str:
     """The same failure with different numbers, ids, addresses or temp paths gets the same
     signature: digits, hex runs and quoted values are masked before hashing."""
