@@ -290,3 +290,56 @@ def test_http_mcp_follows_server_auth(tmp_path: Path) -> None:
         asyncio.run(scenario())
     finally:
         secured.stop()
+
+
+def test_memory_list_filters_on_the_server(server: ServerProcess) -> None:
+    agent = httpx.post(f"{server.url}/v1/agents/", json={"name": "mcp-list"}).json()["id"]
+    history = [
+        {
+            "text": "Edited src/pay.py: refund path",
+            "metadata": {"type": "file_change", "path": "src/pay.py"},
+            "created_at": f"2026-01-0{day}T10:00:00Z",
+        }
+        for day in (1, 2)
+    ]
+    failure = {
+        "text": "test_refund failed in src/pay.py",
+        "metadata": {"type": "test_failure", "file": "src/pay.py"},
+        "created_at": "2026-01-03T10:00:00Z",
+    }
+    noise = [
+        {
+            "text": f"Edited src/other_{i}.py",
+            "metadata": {"type": "file_change", "path": f"src/other_{i}.py"},
+        }
+        for i in range(150)
+    ]
+    for batch in ([*history, failure], noise):
+        httpx.post(
+            f"{server.url}/v1/agents/{agent}/archival-memory/batch",
+            json={"passages": batch},
+            timeout=60,
+        ).raise_for_status()
+
+    async def scenario() -> None:
+        async with Client(f"{server.url}/mcp") as client:
+            listed, error = await call(client, "memory_list", path="src/pay.py", agent_id=agent)
+            assert not error
+            lines = listed.splitlines()
+            assert [line.split(" | ")[2] for line in lines] == [
+                "test_failure",
+                "file_change",
+                "file_change",
+            ]
+            assert lines[0].split(" | ")[1].startswith("2026-01-03")  # newest first
+            since, _ = await call(
+                client,
+                "memory_list",
+                type="file_change",
+                metadata={"path": "src/pay.py"},
+                start_date="2026-01-02",
+                agent_id=agent,
+            )
+            assert len(since.splitlines()) == 1 and "2026-01-02" in since
+
+    asyncio.run(scenario())
