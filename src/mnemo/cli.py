@@ -19,14 +19,13 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mnemo.api import create_app
+    from mnemo.api.observe import configure_logging
     from mnemo.config import Settings
 
     settings = Settings.load(
         host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("mnemo")
     log.info("data directory: %s", settings.data_dir)
     app = create_app(settings)
@@ -42,6 +41,8 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # our handlers (configure_logging) format uvicorn's records too
+        access_log=False,  # ObserveMiddleware logs each request with its request id
         timeout_graceful_shutdown=10,
     )
     return 0

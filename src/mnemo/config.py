@@ -64,6 +64,7 @@ class Settings:
     # when the writer asks for de-duplication (`dedupe: true`).
     dedupe_similarity: float = 0.95
     log_level: str = "info"
+    log_format: str = "auto"  # json | text | auto (json unless stderr is a terminal)
 
     @property
     def sqlite_path(self) -> Path:

@@ -14,6 +14,7 @@ from mnemo import agent_file
 from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
 from mnemo.errors import InvalidInput, LimitExceeded, NotFound, TooLarge
+from mnemo.metrics import SEARCH_SECONDS
 from mnemo.models import (
     MESSAGE_TYPES,
     Agent,
@@ -463,6 +464,17 @@ class MemoryService:
             raise InvalidInput(f"top_k: must be between 1 and {self.settings.max_top_k}")
         if not query.strip():
             return []
+        with SEARCH_SECONDS.labels(mode).time():
+            return self._search(query, filters, top_k, mode, embedding)
+
+    def _search(
+        self,
+        query: str,
+        filters: PassageFilter,
+        top_k: int,
+        mode: SearchMode,
+        embedding: str | None,
+    ) -> list[Scored]:
         depth = max(MIN_CANDIDATES, 4 * top_k)
         rankings: list[tuple[float, list[tuple[str, float]]]] = []
         similarity: dict[str, float] = {}

@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
-from mnemo import __version__
+from mnemo import __version__, metrics
 from mnemo.api.errors import install_error_handlers
 from mnemo.api.middleware import AuthMiddleware, BodyLimitMiddleware, IdempotencyMiddleware
+from mnemo.api.observe import ObserveMiddleware
 from mnemo.api.routes import agents, archival, blocks, health, messages, transfer
 from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
@@ -82,9 +83,12 @@ def create_app(settings: Settings, service: MemoryService | None = None) -> Fast
     )
     app.router.routes.extend(mcp_app.routes)
     install_error_handlers(app)
-    # Outermost first at request time: size limit, then auth, then idempotency.
+    # Outermost first at request time: observation, size limit, auth, then idempotency.
     app.add_middleware(IdempotencyMiddleware, store=service.store)
     if settings.api_key:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ObserveMiddleware)  # outermost: sees every request, rejected or not
+    store = service.store
+    metrics.watch_store(getattr(store, "pool_stats", dict), store.counts)
     return app

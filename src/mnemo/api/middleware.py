@@ -21,7 +21,15 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset(
-    {"/v1/health", "/v1/health/", "/latest/health", "/latest/health/", "/v1/ready", "/v1/ready/"}
+    {
+        "/v1/health",
+        "/v1/health/",
+        "/latest/health",
+        "/latest/health/",
+        "/v1/ready",
+        "/v1/ready/",
+        "/metrics",
+    }
 )
 
 

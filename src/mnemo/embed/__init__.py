@@ -12,6 +12,7 @@ import numpy as np
 from mnemo.config import Settings
 from mnemo.embed.base import Embedder
 from mnemo.errors import EmbeddingUnavailable
+from mnemo.metrics import EMBED_SECONDS
 
 
 class EmbedderRegistry:
@@ -76,7 +77,9 @@ class EmbedderRegistry:
             return self._loaded[handle]
 
     def embed(self, handle: str, texts: list[str]) -> np.ndarray:
-        return self.get(handle).embed(texts)
+        embedder = self.get(handle)
+        with EMBED_SECONDS.labels(handle).time():
+            return embedder.embed(texts)
 
     def embed_query(self, handle: str, text: str) -> np.ndarray:
         """One query vector, through a small LRU cache (hooks repeat queries often)."""
@@ -86,7 +89,7 @@ class EmbedderRegistry:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        vector = self.get(handle).embed([text])[0]
+        vector = self.embed(handle, [text])[0]
         with self._lock:
             self._cache[key] = vector
             while len(self._cache) > self._cache_size:
