@@ -250,9 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", type=Path, metavar="DIR")
     p.set_defaults(handler=status_command)
 
-    from mnemo.commands import pipeline, projects, search, team
+    from mnemo.commands import backup, pipeline, projects, search, team
 
-    for module in (projects, team, pipeline, search):
+    for module in (projects, team, pipeline, search, backup):
         module.register(commands)
     return parser
 

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from mnemo.models import Agent
 from mnemo.store.base import AgentFilter, BlockFilter, MessageFilter, Page, PassageFilter, Store
 
 BATCH = 500
@@ -75,14 +76,7 @@ def copy_store(source: Store, target: Store, progress: Progress | None = None) -
         for agent in page:
             agent_ids.append(agent.id)
             links = [b.id for b in source.agent_blocks(agent.id)]
-            if target.get_agent(agent.id) is None:
-                target.create_agent(agent, [], links)
-                copied["agents"] += 1
-            else:
-                present = {b.id for b in target.agent_blocks(agent.id)}
-                for block_id in links:
-                    if block_id not in present:
-                        target.attach_block(agent.id, block_id)
+            copied["agents"] += restore_agent(target, agent, links)
         progress.advance("agents", len(page))
 
     progress.section("passages")
@@ -97,6 +91,18 @@ def copy_store(source: Store, target: Store, progress: Progress | None = None) -
             progress.advance("messages", len(page))
     progress.stream.write("\n")
     return {"source": totals, "target": target.counts(), "copied": copied}
+
+
+def restore_agent(target: Store, agent: Agent, block_ids: list[str]) -> int:
+    """Create the agent with its block links, or add the links it lacks. Returns 1 if created."""
+    if target.get_agent(agent.id) is None:
+        target.create_agent(agent, [], block_ids)
+        return 1
+    present = {b.id for b in target.agent_blocks(agent.id)}
+    for block_id in block_ids:
+        if block_id not in present:
+            target.attach_block(agent.id, block_id)
+    return 0
 
 
 def _copy_passages(
