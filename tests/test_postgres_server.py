@@ -23,6 +23,25 @@ def test_migrate_command(postgres_url: str, tmp_path: Path) -> None:
     assert "up to date" in second.stdout
 
 
+def test_unmigrated_database_keeps_the_server_unready(postgres_url: str, tmp_path: Path) -> None:
+    """How the Helm chart starts: pods with MNEMO_MIGRATE_ON_START=false may come up before the
+    migration job has run; they stay out of rotation until it has."""
+    url = fresh_database(postgres_url)
+    server = start_server(
+        tmp_path / "data", env={"MNEMO_DATABASE_URL": url, "MNEMO_MIGRATE_ON_START": "false"}
+    )
+    try:
+        with server.client() as http:
+            assert http.get("/v1/health/").status_code == 200
+            assert http.get("/v1/ready/").status_code == 503
+            migrate = [sys.executable, "-m", "mnemo", "migrate", "--database-url", url]
+            assert subprocess.run(migrate, capture_output=True, timeout=60).returncode == 0
+            assert http.get("/v1/ready/").status_code == 200
+            assert http.post("/v1/agents/", json={"name": "after-migrate"}).status_code == 200
+    finally:
+        server.stop()
+
+
 def connections(admin_url: str, database: str) -> int:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         return conn.execute(

@@ -60,6 +60,7 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self.exact_scan_max_rows = exact_scan_max_rows
+        self._schema_current = False
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -104,12 +105,17 @@ class PostgresStore:
         self.pool.close()
 
     def healthy(self) -> bool:
+        """The database answers and has this server's schema: a pod started before the
+        migration job finished stays out of rotation until it has."""
         try:
             with self._conn() as conn:
-                conn.execute("SELECT 1")
+                if self._schema_current:
+                    conn.execute("SELECT 1")
+                else:
+                    self._schema_current = not postgres_migrations.pending(conn)
         except StoreUnavailable:
             return False
-        return True
+        return self._schema_current
 
     def pool_stats(self) -> dict[str, int]:
         return dict(self.pool.get_stats())

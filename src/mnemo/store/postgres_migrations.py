@@ -35,6 +35,15 @@ def apply(conn: Any) -> list[str]:
     return applied
 
 
+def pending(conn: Any) -> list[str]:
+    """Migrations this database lacks (all of them when it has never been migrated)."""
+    exists = conn.execute("SELECT to_regclass('_migrations') IS NOT NULL AS present").fetchone()
+    if not exists["present"]:
+        return [name for name, _ in MIGRATIONS]
+    done = {row["name"] for row in conn.execute("SELECT name FROM _migrations")}
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
 @migration
 def m001_initial(conn: Any) -> None:
     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
