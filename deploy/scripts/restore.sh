@@ -21,8 +21,7 @@ mnemo import --verify-only "$backup"
 
 deployment=$(kubectl -n "$namespace" get deploy -l "$selector" -o name)
 [ -n "$deployment" ] || { echo "restore.sh: no server deployment for $release" >&2; exit 2; }
-replicas=$(kubectl -n "$namespace" get "$deployment" -o jsonpath='{.spec.replicas}')
-hpa=$(kubectl -n "$namespace" get hpa -l "app.kubernetes.io/instance=$release" -o name)
+replicas=$(kubectl -n "$namespace" get "$deployment" -o jsonpath='{.status.replicas}')
 image=$(kubectl -n "$namespace" get "$deployment" -o jsonpath='{.spec.template.spec.containers[0].image}')
 db_secret=$(kubectl -n "$namespace" get "$deployment" \
   -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="MNEMO_DATABASE_URL")].valueFrom.secretKeyRef.name}')
@@ -30,17 +29,12 @@ db_key=$(kubectl -n "$namespace" get "$deployment" \
   -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="MNEMO_DATABASE_URL")].valueFrom.secretKeyRef.key}')
 
 restore_service() {
-  if [ -n "$hpa" ]; then
-    kubectl -n "$namespace" patch "$hpa" --type merge -p '{"spec":{"minReplicas":2}}' >/dev/null || true
-  fi
   kubectl -n "$namespace" scale "$deployment" --replicas "${replicas:-2}"
   kubectl -n "$namespace" delete pod "$pod" --ignore-not-found >/dev/null
 }
 trap restore_service EXIT
 
-if [ -n "$hpa" ]; then  # an autoscaler would scale the server straight back up
-  kubectl -n "$namespace" patch "$hpa" --type merge -p '{"spec":{"minReplicas":1,"maxReplicas":1}}'
-fi
+# An HPA leaves a deployment scaled to zero alone, and resumes once it is scaled back.
 kubectl -n "$namespace" scale "$deployment" --replicas 0
 kubectl -n "$namespace" wait --for=delete pod -l "$selector" --timeout 180s
 
