@@ -7,6 +7,7 @@ import dataclasses
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from mnemo.redact import redact, redact_value
 from mnemo.store.base import AgentFilter, BlockFilter, MessageFilter, Page, PassageFilter, Store
 
 SearchMode = Literal["hybrid", "lexical", "vector"]
+_SEARCH_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mnemo-lexical")
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "lexical", "vector")
 MIN_CANDIDATES = 50  # per ranker, before fusion
 
@@ -478,15 +480,24 @@ class MemoryService:
         depth = max(MIN_CANDIDATES, 4 * top_k)
         rankings: list[tuple[float, list[tuple[str, float]]]] = []
         similarity: dict[str, float] = {}
-        if mode in ("hybrid", "lexical"):
+        if mode == "lexical":
             rankings.append(
                 (self.settings.lexical_weight, self.store.lexical_search(query, filters, depth))
             )
-        if mode in ("hybrid", "vector"):
+        else:
+            # In hybrid mode the keyword query runs in the database while this thread embeds
+            # the query and searches vectors: the two sides overlap instead of adding up.
+            lexical = (
+                _SEARCH_THREADS.submit(self.store.lexical_search, query, filters, depth)
+                if mode == "hybrid"
+                else None
+            )
             handle = embedding or self.embedders.default_handle
             vector = self.embedders.embed_query(handle, query)
             ranked = self.store.vector_search(vector, handle, filters, depth)
             similarity = dict(ranked)
+            if lexical is not None:
+                rankings.append((self.settings.lexical_weight, lexical.result()))
             rankings.append((self.settings.vector_weight, ranked))
         fused = fuse_ranks(rankings, self.settings.rrf_k)[:top_k]
         by_id = {p.id: p for p in self.store.get_passages([pid for pid, _ in fused])}

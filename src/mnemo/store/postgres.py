@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -18,7 +19,10 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.rows import dict_row
+from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -61,6 +65,7 @@ class PostgresStore:
         self.url = url
         self.exact_scan_max_rows = exact_scan_max_rows
         self._schema_current = False
+        self._vector_type: int | None = None
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -396,25 +401,51 @@ class PostgresStore:
             "id, agent_id, text, tags, metadata, embedding_handle, embedding,"
             " created_at, updated_at"
         )
-        with (
-            self._tx() as conn,
-            conn.cursor() as cursor,
-            cursor.copy(f"COPY passages ({columns}) FROM STDIN") as copy,
-        ):
-            for p, v in zip(passages, vectors, strict=True):
-                copy.write_row(
-                    (
-                        p.id,
-                        p.agent_id,
-                        p.text,
-                        Jsonb(p.tags),
-                        Jsonb(p.metadata),
-                        p.embedding_handle,
-                        _vector(v),
-                        p.created_at,
-                        p.updated_at,
-                    )
+        with self._tx() as conn:
+            vector_oid = self._vector_oid(conn)
+            # Binary COPY: formatting 384 floats as text took ~80% of a bulk load's time.
+            with (
+                conn.cursor() as cursor,
+                cursor.copy(f"COPY passages ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(
+                    [
+                        "text",
+                        "text",
+                        "text",
+                        "jsonb",
+                        "jsonb",
+                        "text",
+                        vector_oid,
+                        "timestamptz",
+                        "timestamptz",
+                    ]
                 )
+                for p, v in zip(passages, vectors, strict=True):
+                    copy.write_row(
+                        (
+                            p.id,
+                            p.agent_id,
+                            p.text,
+                            Jsonb(p.tags),
+                            Jsonb(p.metadata),
+                            p.embedding_handle,
+                            np.asarray(v, dtype=np.float32),
+                            p.created_at,
+                            p.updated_at,
+                        )
+                    )
+
+    def _vector_oid(self, conn: psycopg.Connection[Any]) -> int:
+        """pgvector's type oid, with a binary dumper for numpy arrays on this connection."""
+        if self._vector_type is None:
+            info = TypeInfo.fetch(conn, "vector")
+            if info is None:
+                raise StoreUnavailable("the pgvector extension is not installed in this database")
+            self._vector_type = info.oid
+        dumper = type("VectorDumper", (_VectorBinaryDumper,), {"oid": self._vector_type})
+        conn.adapters.register_dumper(np.ndarray, dumper)
+        return self._vector_type
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
@@ -664,6 +695,17 @@ def _safe(url: str) -> str:
         return url
     scheme, _, credentials = head.partition("://")
     return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
+
+
+class _VectorBinaryDumper(Dumper):
+    """pgvector's binary input: dimensions and a reserved zero (uint16 each), then big-endian
+    float4 values."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: np.ndarray) -> bytes:
+        values = np.asarray(obj, dtype=">f4")
+        return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
 
 
 def _vector(vector: np.ndarray) -> str:
