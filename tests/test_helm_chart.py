@@ -199,13 +199,7 @@ def test_renders_are_byte_identical() -> None:
         ({"image": {"tag": "latest"}}, "/image/tag"),
         ({"image": {"digest": "sha256:short"}}, "/image/digest"),
         ({"database": {"mode": "external"}}, "needs database.external.existingSecret"),
-        (
-            {
-                "httpRoute": {"enabled": True, "parentRefs": [{"name": "g"}]},
-                "ingress": {"enabled": True, "className": "nginx"},
-            },
-            "choose one way in",
-        ),
+        ({"httpRoute": {"parentRefs": []}}, "httpRoute.parentRefs: name the Gateway"),
         ({"replicaCount": 1}, "would block node drains"),
         ({"autoscaling": {"enabled": True, "maxReplicas": 30}}, "connection budget"),
         ({"auth": {"existingSecret": ""}}, "auth.enabled needs"),
@@ -452,6 +446,8 @@ def test_a16_a17_edge(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for fixture, docs in rendered.items():
         routes, ingresses = kinds(docs, "HTTPRoute"), kinds(docs, "Ingress")
         assert len(routes) + len(ingresses) <= 1
+        exposed = fixture not in ("dev", "everything-off")
+        assert bool(routes) == (exposed and not ingresses), fixture  # HTTPRoute by default
         (service,) = kinds(docs, "Service")
         assert "sessionAffinity" not in service["spec"]  # MCP is stateless: no stickiness
         for route in routes:
