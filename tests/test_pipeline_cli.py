@@ -279,9 +279,26 @@ def test_ingest_github_events(user: Cli, tmp_path: Path) -> None:
     assert "failure" in deployment["tags"]
 
     user.ok("ingest", "github-event", env=github_event(tmp_path, "workflow_run", WORKFLOW_RUN))
-    (run,) = user.passages(type="ci_run")
+    (run,) = user.passages(type="ci_run")  # before the check run below
     assert run["metadata"]["conclusion"] == "failure" and run["metadata"]["duration"] == 420.0
 
+    check = {
+        "action": "completed",
+        "check_run": {
+            "id": 4242,
+            "name": "lint",
+            "conclusion": "success",
+            "head_sha": "abc123",
+            "started_at": "2026-11-20T09:00:00Z",
+            "completed_at": "2026-11-20T09:00:45Z",
+            "html_url": "https://ci.example/checks/4242",
+            "check_suite": {"head_branch": "feature/cart"},
+        },
+    }
+    user.ok("ingest", "github-event", env=github_event(tmp_path, "check_run", check))
+    lint = next(p for p in user.passages(type="ci_run") if p["metadata"]["workflow"] == "lint")
+    assert lint["metadata"]["branch"] == "feature/cart" and lint["metadata"]["duration"] == 45.0
+    assert "failure" not in lint["tags"]
     pending = {**DEPLOYMENT_STATUS, "deployment_status": {"state": "in_progress"}}
     out = user.ok(
         "ingest", "github-event", env=github_event(tmp_path, "deployment_status", pending)
@@ -297,7 +314,7 @@ def test_ingest_github_events(user: Cli, tmp_path: Path) -> None:
         env={"GITHUB_EVENT_NAME": "workflow_run", "GITHUB_EVENT_PATH": str(garbage)},
     )
     assert result.returncode == 2 and "not JSON" in result.stderr
-    assert len(user.passages(type="deployment")) == 1 and len(user.passages(type="ci_run")) == 1
+    assert len(user.passages(type="deployment")) == 1 and len(user.passages(type="ci_run")) == 2
 
 
 def benchmark_file(path: Path, means: dict[str, float], commit: str) -> str:

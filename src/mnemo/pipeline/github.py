@@ -80,12 +80,25 @@ def _deployment(payload: dict[str, Any]) -> Record | None:
     return result
 
 
-def _workflow_run(payload: dict[str, Any]) -> Record | None:
-    run = _need(payload, "workflow_run")
-    if payload.get("action") != "completed" or not run.get("conclusion"):
+def _completed(payload: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The run or check object once it has finished with a conclusion; None before."""
+    item = _need(payload, name)
+    if payload.get("action") != "completed" or not item.get("conclusion"):
         return None
-    result = build(
-        "ci-run",
+    return item
+
+
+def _ci_run(fields: dict[str, Any], key: str) -> Record:
+    result = build("ci-run", fields, source="github")
+    result.key = key
+    return result
+
+
+def _workflow_run(payload: dict[str, Any]) -> Record | None:
+    run = _completed(payload, "workflow_run")
+    if run is None:
+        return None
+    return _ci_run(
         {
             "workflow": run.get("name") or str(run.get("workflow_id")),
             "conclusion": run["conclusion"],
@@ -95,19 +108,16 @@ def _workflow_run(payload: dict[str, Any]) -> Record | None:
             "url": run.get("html_url"),
             "event": run.get("event"),
         },
-        source="github",
+        f"workflow_run:{run.get('id')}:{run.get('run_attempt', 1)}",
     )
-    result.key = f"workflow_run:{run.get('id')}:{run.get('run_attempt', 1)}"
-    return result
 
 
 def _check_run(payload: dict[str, Any]) -> Record | None:
-    check = _need(payload, "check_run")
-    if payload.get("action") != "completed" or not check.get("conclusion"):
+    check = _completed(payload, "check_run")
+    if check is None:
         return None
     suite = check.get("check_suite") or {}
-    result = build(
-        "ci-run",
+    return _ci_run(
         {
             "workflow": check.get("name") or "check",
             "conclusion": check["conclusion"],
@@ -117,7 +127,5 @@ def _check_run(payload: dict[str, Any]) -> Record | None:
             "url": check.get("html_url") or check.get("details_url"),
             "event": "check_run",
         },
-        source="github",
+        f"check_run:{check.get('id')}",
     )
-    result.key = f"check_run:{check.get('id')}"
-    return result
