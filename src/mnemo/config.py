@@ -42,6 +42,9 @@ class Settings:
     pool_timeout: float = 5.0
     statement_timeout_ms: int = 15_000
     migrate_on_start: bool = True
+    # maintenance_work_mem for building the HNSW index after a bulk load: the graph should fit
+    # (~2 KB per passage), or the build slows down many times. Mind the database's memory.
+    index_build_memory: str = "256MB"
     api_key: str = ""
     # Every limit is explicit and enforced server-side.
     max_passage_chars: int = 1_000_000

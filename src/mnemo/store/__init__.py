@@ -25,6 +25,7 @@ def open_store(settings: Settings) -> Store:
             pool_timeout=settings.pool_timeout,
             statement_timeout_ms=settings.statement_timeout_ms,
             migrate=settings.migrate_on_start,
+            index_build_memory=settings.index_build_memory,
         )
     raise InvalidInput(
         "database_url must be empty (SQLite in data_dir), sqlite:///path or postgresql://…"

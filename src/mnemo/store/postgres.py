@@ -61,11 +61,13 @@ class PostgresStore:
         statement_timeout_ms: int = 15_000,
         migrate: bool = True,
         exact_scan_max_rows: int = EXACT_SCAN_MAX_ROWS,
+        index_build_memory: str = "256MB",
     ) -> None:
         self.url = url
         self.exact_scan_max_rows = exact_scan_max_rows
         self._schema_current = False
         self._vector_type: int | None = None
+        self.index_build_memory = index_build_memory
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -462,7 +464,10 @@ class PostgresStore:
         finally:
             if empty["empty"]:
                 with self._conn() as conn:
-                    conn.execute("SET maintenance_work_mem = '256MB'")
+                    conn.execute(
+                        "SELECT set_config('maintenance_work_mem', %s, false)",
+                        (self.index_build_memory,),
+                    )
                     conn.execute("SET statement_timeout = 0")  # a large build takes minutes
                     conn.execute(HNSW_INDEX)
                     conn.commit()
