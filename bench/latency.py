@@ -44,8 +44,12 @@ def vocabulary() -> list[str]:
     return sorted(words)
 
 
-def sentences(rng: random.Random, words: list[str], count: int) -> list[str]:
-    return [" ".join(rng.choices(words, k=rng.randint(8, 24))) for _ in range(count)]
+def sentences(rng: random.Random, words: list[str], count: int, zipf: bool = False) -> list[str]:
+    """Word salad. Uniform by default; with zipf, word frequencies fall off as in real text
+    with its stop words removed (weight 1 / (rank + 20): the commonest word is in about one
+    text in ten), which is what keyword search finds hardest: long lists of common terms."""
+    weights = [1 / (rank + 20) for rank in range(1, len(words) + 1)] if zipf else None
+    return [" ".join(rng.choices(words, weights, k=rng.randint(8, 24))) for _ in range(count)]
 
 
 def start(

