@@ -14,6 +14,7 @@ Budgets (issue #2): search p50 <= 30 ms and insert p50 <= 40 ms at 10k, search p
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -48,8 +49,11 @@ def sentences(rng: random.Random, words: list[str], count: int, zipf: bool = Fal
     """Word salad. Uniform by default; with zipf, word frequencies fall off as in real text
     with its stop words removed (weight 1 / (rank + 20): the commonest word is in about one
     text in ten), which is what keyword search finds hardest: long lists of common terms."""
-    weights = [1 / (rank + 20) for rank in range(1, len(words) + 1)] if zipf else None
-    return [" ".join(rng.choices(words, weights, k=rng.randint(8, 24))) for _ in range(count)]
+    cumulative = list(itertools.accumulate(1 / (rank + 20) for rank in range(1, len(words) + 1)))
+    return [
+        " ".join(rng.choices(words, cum_weights=cumulative if zipf else None, k=rng.randint(8, 24)))
+        for _ in range(count)
+    ]
 
 
 def start(
