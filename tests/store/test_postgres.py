@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 
 import numpy as np
@@ -231,3 +232,51 @@ def test_a_bulk_load_that_died_is_repaired_at_the_next_start(postgres_url: str) 
     mine = PassageFilter(agent_ids=[passages[0].agent_id])
     assert [pid for pid, _ in restarted.lexical_search("suspended", mine, 5)] == [passages[0].id]
     restarted.close()
+
+
+def _bm25(texts: list[str], query: list[str]) -> list[float]:
+    """BM25 as docs/postgres.md states it: IDF over the searched passages, the average length
+    taken over the query words' postings, k1 1.2, b 0.75 (texts of distinct stem-free words)."""
+    docs = [text.split() for text in texts]
+    postings = [(word, doc) for doc in docs for word in set(doc) if word in query]
+    average = sum(len(doc) for _, doc in postings) / len(postings)
+    scores = []
+    for doc in docs:
+        score = 0.0
+        for word in query:
+            frequency = sum(word in other for other in docs)
+            if word in doc:
+                idf = max(math.log((len(docs) - frequency + 0.5) / (frequency + 0.5)), 1e-6)
+                tf = doc.count(word)
+                score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(doc) / average))
+        scores.append(score)
+    return scores
+
+
+def test_keyword_scores_are_bm25_over_the_searched_agents(postgres_url: str) -> None:
+    store = PostgresStore(fresh_database(postgres_url))
+    texts = [
+        "helm chart pod",
+        "helm helm node disk",
+        "pod node",
+        "disk quota alert",
+        "helm pod pod pod rollout",
+        "quota",
+    ]
+    mine = _agent_with_passages(store, texts)
+    _agent_with_passages(store, ["helm"] * 20)  # another agent's passages change no IDF here
+    scoped = PassageFilter(agent_ids=[mine[0].agent_id])
+    expected = _bm25(texts, ["helm", "pod"])
+    hits = store.lexical_search("helm pod", scoped, 10)
+    ranked = sorted((i for i in range(len(texts)) if expected[i] > 0), key=lambda i: -expected[i])
+    assert [pid for pid, _ in hits] == [mine[i].id for i in ranked]
+    assert [score for _, score in hits] == pytest.approx([expected[i] for i in ranked])
+    assert len(store.lexical_search("helm pod", scoped, 2)) == 2
+
+    tagged = dataclasses.replace(mine[1], tags=["ops"])
+    assert store.update_passage(tagged, None)
+    only_ops = dataclasses.replace(scoped, tags=["ops"])
+    [(pid, score)] = store.lexical_search("helm pod", only_ops, 10)
+    assert pid == tagged.id  # filters choose passages; they do not change scores
+    assert score == pytest.approx(expected[1])
+    store.close()
