@@ -3,7 +3,8 @@
 - psycopg 3 with a bounded pool and a statement timeout; pool exhaustion and a lost database
   surface as StoreUnavailable (HTTP 503 with Retry-After), never as a hang.
 - Lexical search: BM25 from a trigger-maintained postings table (term, agent, passage, tf,
-  length) read by an index-only scan; IDF over the searched agents' passages (docs/postgres.md).
+  length) read by an index-only scan, packed, and ranked in the replica (store/bm25.py); IDF
+  over the searched agents' passages (docs/postgres.md).
 - Vector search: HNSW (cosine) on the default 384-d embedder, with iterative scans so filters
   apply before the top k; an exact scan when the filtered set is small or the index returns too
   few rows.
@@ -12,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import math
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +32,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
-from mnemo.store import postgres_migrations
+from mnemo.store import bm25, postgres_migrations
 from mnemo.store.base import (
     AgentFilter,
     BlockFilter,
@@ -54,9 +54,6 @@ EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is 
 # The HNSW index is partial on the default embedder; the predicate is written as a literal so a
 # prepared (generic) plan can still prove it and use the index.
 INDEXED_HANDLE = "'" + DEFAULT_EMBEDDING.replace("'", "''") + "'"
-# BM25 as SQLite's FTS5 computes it (k1 1.2, b 0.75), over the searched agents' passages.
-BM25_K1 = 1.2
-BM25_B = 0.75
 CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
 
@@ -584,59 +581,57 @@ class PostgresStore:
             return []
         where, params = _passage_where(filters)
         agent_ids = list(filters.agent_ids) if filters.agent_ids is not None else None
-        agent_scope, agent_params = "", []
+        postings = (
+            " FROM passage_terms t"
+            " WHERE t.term = ANY(tsvector_to_array(to_tsvector('english', %s)))"
+        )
+        scope: list[Any] = [" ".join(terms)]
         if agent_ids is not None:
-            agent_scope = " AND t.agent_key = ANY(ARRAY(SELECT hashtextextended(a, 0)"
-            agent_scope += " FROM unnest(%s::text[]) a))"
-            agent_params = [agent_ids]
+            postings += " AND t.agent_key = ANY(ARRAY(SELECT hashtextextended(a, 0)"
+            postings += " FROM unnest(%s::text[]) a))"
+            scope.append(agent_ids)
         # Only the agent filter is answered by the postings index; any other filter joins the
         # passage rows, so the top k are drawn from passing passages. Scores do not depend on
-        # those filters: statistics are taken over all the searched agents' passages.
+        # those filters: frequencies and lengths are taken over all the searched passages.
         other = where[1:] if agent_ids is not None else where
         other_params = params[1:] if agent_ids is not None else params
+        packed = f"string_agg({bm25.PACKED_POSTING}, ''::bytea) AS packed"
         with self._conn() as conn:
-            # First each query lexeme's document frequency and summed passage length (a cheap
-            # index-only pass), then the per-passage sums with the weights known: one statement
-            # that materialised every posting to compute both took 1.25 times as long.
             stats = conn.execute(
                 "SELECT t.term, count(*) AS df, sum(t.doclen)::float8 AS length"
-                " FROM passage_terms t"
-                " WHERE t.term = ANY(tsvector_to_array(to_tsvector('english', %s)))"
-                + agent_scope
+                + ("" if other else ", " + packed)
+                + postings
                 + " GROUP BY t.term",
-                [" ".join(terms), *agent_params],
+                scope,
             ).fetchall()
+            if other and stats:
+                passing = conn.execute(
+                    f"SELECT t.term, {packed}"
+                    + postings.replace(
+                        " WHERE", " JOIN passages p ON p.seq = t.passage_seq WHERE", 1
+                    )
+                    + "".join(f" AND {condition}" for condition in other)
+                    + " GROUP BY t.term",
+                    [*scope, *other_params],
+                ).fetchall()
+                found = {r["term"]: r["packed"] for r in passing}
+                for s in stats:
+                    s["packed"] = found.get(s["term"], b"")
             if not stats:
                 return []
-            corpus = self._corpus_size(conn, agent_ids)
-            lexemes = [s["term"] for s in stats]
-            weights = [bm25_idf(corpus, s["df"]) * (BM25_K1 + 1) for s in stats]
-            average_length = sum(s["length"] for s in stats) / sum(s["df"] for s in stats)
-            rows = conn.execute(
-                "SELECT p.id, r.score FROM (SELECT t.passage_seq,"
-                " sum((%s::float8[])[array_position(%s::text[], t.term)] * t.tf"
-                " / (t.tf + %s + %s * t.doclen)) AS score FROM passage_terms t"
-                + (" JOIN passages p ON p.seq = t.passage_seq" if other else "")
-                + " WHERE t.term = ANY(%s::text[])"
-                + agent_scope
-                + "".join(f" AND {condition}" for condition in other)
-                + " GROUP BY t.passage_seq ORDER BY score DESC, t.passage_seq LIMIT %s) r"
-                " JOIN passages p ON p.seq = r.passage_seq"
-                + (" WHERE p.agent_id = ANY(%s)" if agent_ids is not None else "")
-                + " ORDER BY r.score DESC, p.seq",
-                [
-                    weights,
-                    lexemes,
-                    BM25_K1 * (1 - BM25_B),
-                    BM25_K1 * BM25_B / average_length,
-                    lexemes,
-                    *agent_params,
-                    *other_params,
-                    limit,
-                    *agent_params,
-                ],
+            ranked = bm25.top_passages(
+                [bm25.TermPostings(s["df"], s["packed"]) for s in stats],
+                corpus=self._corpus_size(conn, agent_ids),
+                average_length=sum(s["length"] for s in stats) / sum(s["df"] for s in stats),
+                limit=limit,
+            )
+            ids = conn.execute(
+                "SELECT seq, id FROM passages WHERE seq = ANY(%s)"
+                + (" AND agent_id = ANY(%s)" if agent_ids is not None else ""),
+                [[seq for seq, _ in ranked], *([agent_ids] if agent_ids is not None else [])],
             ).fetchall()
-        return [(r["id"], float(r["score"])) for r in rows]
+        by_seq = {r["seq"]: r["id"] for r in ids}
+        return [(by_seq[seq], score) for seq, score in ranked if seq in by_seq]
 
     def _corpus_size(self, conn: psycopg.Connection[Any], agent_ids: list[str] | None) -> int:
         """Passages BM25's IDF is taken over: those of the searched agents. Counted exactly up
@@ -795,12 +790,6 @@ class PostgresStore:
 
 
 # ---------------------------------------------------------------------- mapping and SQL bits
-
-
-def bm25_idf(corpus: int, frequency: int) -> float:
-    """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), floored just above zero so a lexeme in most
-    passages still counts for a little."""
-    return max(math.log((corpus - frequency + 0.5) / (frequency + 0.5)), 1e-6)
 
 
 def _safe(url: str) -> str:

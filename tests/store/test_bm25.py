@@ -1,0 +1,46 @@
+"""Ranking packed postings: the part of PostgreSQL keyword search that runs in the replica."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnemo.store import bm25
+
+
+def _packed(postings: list[tuple[int, int, int]]) -> bytes:
+    """(seq, tf, length) as PostgreSQL's bm25.PACKED_POSTING sends them."""
+    values = [(seq << 24) + (min(tf, 255) << 16) + min(n, 65_535) for seq, tf, n in postings]
+    return np.array(values, dtype=">i8").tobytes()
+
+
+def _score(corpus: int, frequency: int, tf: int, length: int, average: float) -> float:
+    weight = bm25.idf(corpus, frequency) * 2.2
+    return weight * tf / (tf + 1.2 * (0.25 + 0.75 * length / average))
+
+
+def test_scores_sum_over_lexemes_and_rank_best_first() -> None:
+    helm = bm25.TermPostings(2, _packed([(10, 1, 4), (11, 2, 8)]))
+    pod = bm25.TermPostings(1, _packed([(11, 1, 8)]))
+    ranked = bm25.top_passages([helm, pod], corpus=6, average_length=6.0, limit=10)
+    assert [seq for seq, _ in ranked] == [11, 10]
+    assert ranked[0][1] == pytest.approx(_score(6, 2, 2, 8, 6.0) + _score(6, 1, 1, 8, 6.0))
+    assert ranked[1][1] == pytest.approx(_score(6, 2, 1, 4, 6.0))
+
+
+def test_ties_at_the_cut_go_to_the_lowest_seqs() -> None:
+    same = bm25.TermPostings(5, _packed([(seq, 1, 5) for seq in (40, 7, 23, 3, 90)]))
+    ranked = bm25.top_passages([same], corpus=100, average_length=5.0, limit=3)
+    assert [seq for seq, _ in ranked] == [3, 7, 23]
+
+
+def test_term_frequency_is_capped_where_bm25_has_saturated() -> None:
+    spam = bm25.TermPostings(1, _packed([(1, 10_000, 10_000)]))
+    [(seq, score)] = bm25.top_passages([spam], corpus=10, average_length=10_000.0, limit=5)
+    assert seq == 1
+    assert score == pytest.approx(_score(10, 1, 255, 10_000, 10_000.0))
+    assert score == pytest.approx(_score(10, 1, 10_000, 10_000, 10_000.0), rel=0.01)
+
+
+def test_no_postings_rank_nothing() -> None:
+    assert bm25.top_passages([bm25.TermPostings(0, b"")], 10, 5.0, 5) == []
