@@ -626,5 +626,5 @@ def test_dockerfile_and_scripts_lint_clean() -> None:
     )
     assert check.returncode == 0, check.stdout
     restore = (ROOT / "deploy/scripts/restore.sh").read_text()
-    assert restore.index("wait --for=delete") < restore.index("mnemo import /tmp")
+    assert restore.index("wait --for=delete") < restore.index("sh -c 'mnemo import")
     assert "set -euo pipefail" in restore and "--verify-only" in restore

@@ -50,6 +50,10 @@ JSON
 kubectl -n "$namespace" run "$pod" --image "$image" --restart Never --overrides "$overrides" \
   --labels "app.kubernetes.io/instance=$release,app.kubernetes.io/part-of=mnemo,app.kubernetes.io/component=migrate"
 kubectl -n "$namespace" wait --for=condition=Ready "pod/$pod" --timeout 180s
-kubectl -n "$namespace" cp "$backup" "$pod:/tmp/backup.jsonl.gz"
-kubectl -n "$namespace" exec "$pod" -- mnemo import /tmp/backup.jsonl.gz
+# The pod's HOME is its writable scratch directory (set in the overrides above); $HOME
+# expands in the pod, not here.
+# shellcheck disable=SC2016
+kubectl -n "$namespace" exec -i "$pod" -- sh -c 'cat > "$HOME/backup.jsonl.gz"' < "$backup"
+# shellcheck disable=SC2016
+kubectl -n "$namespace" exec "$pod" -- sh -c 'mnemo import "$HOME/backup.jsonl.gz"'
 echo "restore.sh: restored and verified; scaling $deployment back to ${replicas:-2}"
