@@ -52,12 +52,15 @@ def sentences(rng: random.Random, words: list[str], count: int, zipf: bool = Fal
     Ranks follow a fixed shuffle of the words, not their spelling: in alphabetical order four
     forms of one stem (abandon, abandoned, abandoning, abandonment) took ranks 5 to 8 and made
     a single lexeme three times commoner than any real word."""
+    cumulative = None
     if zipf:
         words = sorted(words)
         random.Random(0).shuffle(words)
-    cumulative = list(itertools.accumulate(1 / (rank + 20) for rank in range(1, len(words) + 1)))
+        cumulative = list(
+            itertools.accumulate(1 / (rank + 20) for rank in range(1, len(words) + 1))
+        )
     return [
-        " ".join(rng.choices(words, cum_weights=cumulative if zipf else None, k=rng.randint(8, 24)))
+        " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(8, 24)))
         for _ in range(count)
     ]
 

@@ -581,14 +581,12 @@ class PostgresStore:
             return []
         where, params = _passage_where(filters)
         agent_ids = list(filters.agent_ids) if filters.agent_ids is not None else None
-        postings = (
-            " FROM passage_terms t"
-            " WHERE t.term = ANY(tsvector_to_array(to_tsvector('english', %s)))"
-        )
+        conditions = ["t.term = ANY(tsvector_to_array(to_tsvector('english', %s)))"]
         scope: list[Any] = [" ".join(terms)]
         if agent_ids is not None:
-            postings += " AND t.agent_key = ANY(ARRAY(SELECT hashtextextended(a, 0)"
-            postings += " FROM unnest(%s::text[]) a))"
+            conditions.append(
+                "t.agent_key = ANY(ARRAY(SELECT hashtextextended(a, 0) FROM unnest(%s::text[]) a))"
+            )
             scope.append(agent_ids)
         # Only the agent filter is answered by the postings index; any other filter joins the
         # passage rows, so the top k are drawn from passing passages. Scores do not depend on
@@ -600,23 +598,21 @@ class PostgresStore:
             stats = conn.execute(
                 "SELECT t.term, count(*) AS df, sum(t.doclen)::float8 AS length"
                 + ("" if other else ", " + packed)
-                + postings
+                + " FROM passage_terms t WHERE "
+                + " AND ".join(conditions)
                 + " GROUP BY t.term",
                 scope,
             ).fetchall()
             if other and stats:
                 passing = conn.execute(
-                    f"SELECT t.term, {packed}"
-                    + postings.replace(
-                        " WHERE", " JOIN passages p ON p.seq = t.passage_seq WHERE", 1
-                    )
-                    + "".join(f" AND {condition}" for condition in other)
+                    f"SELECT t.term, {packed} FROM passage_terms t"
+                    " JOIN passages p ON p.seq = t.passage_seq WHERE "
+                    + " AND ".join([*conditions, *other])
                     + " GROUP BY t.term",
                     [*scope, *other_params],
                 ).fetchall()
                 found = {r["term"]: r["packed"] for r in passing}
-                for s in stats:
-                    s["packed"] = found.get(s["term"], b"")
+                stats = [{**s, "packed": found.get(s["term"], b"")} for s in stats]
             if not stats:
                 return []
             ranked = bm25.top_passages(
