@@ -8,10 +8,10 @@ import pytest
 from mnemo.store import bm25
 
 
-def _packed(postings: list[tuple[int, int, int]]) -> bytes:
-    """(seq, tf, length) as PostgreSQL's bm25.PACKED_POSTING sends them."""
+def _packed(postings: list[tuple[int, int, int]]) -> np.ndarray:
+    """(seq, tf, length) as PostgreSQL's bm25.PACKED_POSTING sends them, unpacked."""
     values = [(seq << 24) + (min(tf, 255) << 16) + min(n, 65_535) for seq, tf, n in postings]
-    return np.array(values, dtype=">i8").tobytes()
+    return bm25.unpack(np.array(values, dtype=">i8").tobytes())
 
 
 def _score(corpus: int, frequency: int, tf: int, length: int, average: float) -> float:
@@ -43,4 +43,4 @@ def test_term_frequency_is_capped_where_bm25_has_saturated() -> None:
 
 
 def test_no_postings_rank_nothing() -> None:
-    assert bm25.top_passages([bm25.TermPostings(0, b"")], 10, 5.0, 5) == []
+    assert bm25.top_passages([bm25.TermPostings(0, bm25.unpack(b""))], 10, 5.0, 5) == []

@@ -14,7 +14,7 @@ import pytest
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
-from mnemo.store import postgres_migrations
+from mnemo.store import postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, PassageFilter
 from mnemo.store.postgres import PostgresStore
 from tests.postgres import fresh_database
@@ -207,7 +207,7 @@ def test_bulk_load_builds_postings_once_at_the_end(postgres_url: str) -> None:
         assert _postings(url) == set()  # suspended while rows go in
     assert _postings(url) == _expected_postings(url)
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        assert postgres_migrations.postings_intact(conn)
+        assert postgres_postings.intact(conn)
     with store.bulk_load() as deferred:
         assert not deferred  # rows present: replicas may be searching, indexes stay
     later = _agent_with_passages(store, ["written after the load, about helm"])  # trigger is back
@@ -223,7 +223,7 @@ def test_a_bulk_load_that_died_is_repaired_at_the_next_start(postgres_url: str) 
     url = fresh_database(postgres_url)
     store = PostgresStore(url)
     with psycopg.connect(url) as conn:
-        postgres_migrations.suspend_postings(conn)  # what a killed `mnemo import` leaves
+        postgres_postings.suspend(conn)  # what a killed `mnemo import` leaves
     passages = _agent_with_passages(store, ["inserted while postings were suspended"])
     assert _postings(url) == set()
     store.close()

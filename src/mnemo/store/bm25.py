@@ -2,8 +2,9 @@
 
 PostgreSQL spends about a microsecond per posting hashing and summing per passage; a query of
 common words at 1,000,000 passages has some 240,000 postings (329 ms). Fetched packed, eight
-bytes a posting in one bytea per lexeme, and summed here, the same ranking took 77 ms, and the
-work lands on the replicas, which scale out, instead of the shared database.
+bytes a posting, and summed here, the same ranking took 77 ms, and the work lands on the
+replicas, which scale out, instead of the shared database. How the postings are stored and read:
+store/postgres_postings.py.
 """
 
 from __future__ import annotations
@@ -18,26 +19,37 @@ import numpy as np
 K1 = 1.2
 B = 0.75
 
-_SEQ_SHIFT = 24
-_TF_SHIFT = 16
-_TF_MAX = 255
-_LENGTH_MAX = 65_535
+SEQ_SHIFT = 24
+TF_SHIFT = 16
+TF_MAX = 255
+LENGTH_MAX = 65_535
 # One posting as one bigint: passage seq (below 2^39), term frequency and passage length.
 # Frequencies above 255 and lengths above 65,535 tokens are capped; BM25 has all but saturated
 # long before.
 PACKED_POSTING = (
-    f"int8send(t.passage_seq * {1 << _SEQ_SHIFT} + least(t.tf, {_TF_MAX}) * {1 << _TF_SHIFT}"
-    f" + least(t.doclen, {_LENGTH_MAX}))"
+    f"int8send(t.passage_seq * {1 << SEQ_SHIFT} + least(t.tf, {TF_MAX}) * {1 << TF_SHIFT}"
+    f" + least(t.doclen, {LENGTH_MAX}))"
 )
 
 
 @dataclass(frozen=True)
 class TermPostings:
     """One query lexeme: how many of the searched passages hold it, and the postings to rank
-    (all of them, or only those of passages that pass the search's filters)."""
+    (all of them, or only those of passages that pass the search's filters), packed."""
 
     frequency: int
-    packed: bytes
+    postings: np.ndarray
+
+
+def unpack(data: bytes | None) -> np.ndarray:
+    """PACKED_POSTING values as PostgreSQL sends them (big-endian), as int64."""
+    if not data:
+        return np.empty(0, dtype=np.int64)
+    return np.frombuffer(data, dtype=">i8").astype(np.int64)
+
+
+def lengths(postings: np.ndarray) -> np.ndarray:
+    return postings & LENGTH_MAX
 
 
 def idf(corpus: int, frequency: int) -> float:
@@ -53,13 +65,13 @@ def top_passages(
     seqs, contributions = [], []
     norm = K1 * B / max(average_length, 1e-9)
     for term in terms:
-        packed = np.frombuffer(term.packed, dtype=">i8").astype(np.int64)
+        packed = term.postings
         if not len(packed):
             continue
-        tf = ((packed >> _TF_SHIFT) & _TF_MAX).astype(np.float64)
-        length = (packed & _LENGTH_MAX).astype(np.float64)
+        tf = ((packed >> TF_SHIFT) & TF_MAX).astype(np.float64)
+        length = lengths(packed).astype(np.float64)
         weight = idf(corpus, term.frequency) * (K1 + 1)
-        seqs.append(packed >> _SEQ_SHIFT)
+        seqs.append(packed >> SEQ_SHIFT)
         contributions.append(weight * tf / (tf + K1 * (1 - B) + norm * length))
     if not seqs:
         return []

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
-from mnemo.store import bm25, postgres_migrations
+from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import (
     AgentFilter,
     BlockFilter,
@@ -43,7 +45,11 @@ from mnemo.store.base import (
 )
 from mnemo.text import query_terms
 
+log = logging.getLogger(__name__)
+
 STALE_CLAIM = timedelta(minutes=5)
+COMPACT_AFTER = 2.0  # seconds after a passage write before its postings are packed into blocks
+COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other replicas' writes
 HNSW_INDEX = (
     "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
     " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
@@ -81,6 +87,10 @@ class PostgresStore:
             )
         self.ef_search = ef_search
         self._corpus_sizes: dict[tuple[str, ...] | None, tuple[int, float]] = {}
+        self._written = threading.Event()
+        self._closed = threading.Event()
+        self._loading = False
+        self._compactor: threading.Thread | None = None
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -108,9 +118,9 @@ class PostgresStore:
     def migrate(self) -> list[str]:
         with self._conn() as conn:
             applied = postgres_migrations.apply(conn)
-            if not postgres_migrations.postings_intact(conn):  # a bulk load died midway
+            if not postgres_postings.intact(conn):  # a bulk load died midway
                 conn.commit()
-                postgres_migrations.rebuild_postings(conn)
+                postgres_postings.rebuild(conn)
                 applied.append("rebuilt keyword postings")
             return applied
 
@@ -132,7 +142,46 @@ class PostgresStore:
             yield conn
 
     def close(self) -> None:
+        self._closed.set()
+        self._written.set()
+        if self._compactor is not None:
+            self._compactor.join(timeout=30)
         self.pool.close()
+
+    # ------------------------------------------------------------------ posting blocks
+
+    def compact_postings(self) -> int:
+        """Pack recent passages and changes into posting blocks until none are left (or
+        another replica is doing it). Returns how many passages and changes it took in."""
+        total = 0
+        while not self._closed.is_set():
+            with self._conn() as conn:
+                done = postgres_postings.compact(conn)
+            if not done:
+                break
+            total += done
+        return total
+
+    def _passages_written(self) -> None:
+        self._written.set()
+        if self._compactor is None and not self._loading:
+            self._compactor = threading.Thread(
+                target=self._compact_in_background, name="mnemo-postings", daemon=True
+            )
+            self._compactor.start()
+
+    def _compact_in_background(self) -> None:
+        while not self._closed.is_set():
+            self._written.wait(COMPACT_IDLE)
+            if self._closed.wait(COMPACT_AFTER):
+                return
+            self._written.clear()
+            if self._loading:
+                continue
+            try:
+                self.compact_postings()
+            except (StoreUnavailable, psycopg.Error) as exc:
+                log.warning("packing keyword postings failed, will retry: %s", exc)
 
     def healthy(self) -> bool:
         """The database answers and has this server's schema: a pod started before the
@@ -460,6 +509,7 @@ class PostgresStore:
                             p.updated_at,
                         )
                     )
+        self._passages_written()
 
     def _vector_oid(self, conn: psycopg.Connection[Any]) -> int:
         """pgvector's type oid, with a binary dumper for numpy arrays on this connection."""
@@ -483,12 +533,16 @@ class PostgresStore:
             ]
             if empty:
                 conn.execute("DROP INDEX IF EXISTS passages_minilm_hnsw")
-                postgres_migrations.suspend_postings(conn)
+                postgres_postings.suspend(conn)
+        self._loading = empty
         try:
             yield empty
         finally:
             if empty:
-                self._build_indexes()
+                try:
+                    self._build_indexes()
+                finally:
+                    self._loading = False
 
     def _build_indexes(self) -> None:
         # Its own connection: the session settings of a long build must not go back to the pool.
@@ -497,7 +551,7 @@ class PostgresStore:
             conn.execute(
                 "SELECT set_config('maintenance_work_mem', %s, false)", (self.index_build_memory,)
             )
-            postgres_migrations.rebuild_postings(conn)
+            postgres_postings.rebuild(conn)
             conn.execute(HNSW_INDEX)
             conn.commit()
             # Fresh rows have no planner statistics and no visibility map: without this,
@@ -536,16 +590,20 @@ class PostgresStore:
             assignments += ", embedding = %s"
             params.append(_vector(vector))
         with self._tx() as conn:
-            return (
+            updated = (
                 conn.execute(
                     f"UPDATE passages SET {assignments} WHERE id = %s", (*params, passage.id)
                 ).rowcount
                 > 0
             )
+        self._passages_written()
+        return updated
 
     def delete_passage(self, passage_id: str) -> bool:
         with self._tx() as conn:
-            return conn.execute("DELETE FROM passages WHERE id = %s", (passage_id,)).rowcount > 0
+            deleted = conn.execute("DELETE FROM passages WHERE id = %s", (passage_id,)).rowcount
+        self._passages_written()
+        return deleted > 0
 
     def count_passages(self, agent_id: str | None = None) -> int:
         with self._conn() as conn:
@@ -581,44 +639,28 @@ class PostgresStore:
             return []
         where, params = _passage_where(filters)
         agent_ids = list(filters.agent_ids) if filters.agent_ids is not None else None
-        conditions = ["t.term = ANY(tsvector_to_array(to_tsvector('english', %s)))"]
-        scope: list[Any] = [" ".join(terms)]
-        if agent_ids is not None:
-            conditions.append(
-                "t.agent_key = ANY(ARRAY(SELECT hashtextextended(a, 0) FROM unnest(%s::text[]) a))"
-            )
-            scope.append(agent_ids)
-        # Only the agent filter is answered by the postings index; any other filter joins the
-        # passage rows, so the top k are drawn from passing passages. Scores do not depend on
-        # those filters: frequencies and lengths are taken over all the searched passages.
+        # Only the agent filter is answered by the postings; any other filter joins the passage
+        # rows, so the top k are drawn from passing passages. Scores do not depend on those
+        # filters: frequencies and lengths are taken over all the searched passages.
         other = where[1:] if agent_ids is not None else where
         other_params = params[1:] if agent_ids is not None else params
-        packed = f"string_agg({bm25.PACKED_POSTING}, ''::bytea) AS packed"
+        text = " ".join(terms)
         with self._conn() as conn:
-            stats = conn.execute(
-                "SELECT t.term, count(*) AS df, sum(t.doclen)::float8 AS length"
-                + ("" if other else ", " + packed)
-                + " FROM passage_terms t WHERE "
-                + " AND ".join(conditions)
-                + " GROUP BY t.term",
-                scope,
-            ).fetchall()
-            if other and stats:
-                passing = conn.execute(
-                    f"SELECT t.term, {packed} FROM passage_terms t"
-                    " JOIN passages p ON p.seq = t.passage_seq WHERE "
-                    + " AND ".join([*conditions, *other])
-                    + " GROUP BY t.term",
-                    [*scope, *other_params],
-                ).fetchall()
-                found = {r["term"]: r["packed"] for r in passing}
-                stats = [{**s, "packed": found.get(s["term"], b"")} for s in stats]
-            if not stats:
+            reads = postgres_postings.read_terms(conn, text, agent_ids)
+            if not reads:
                 return []
+            passing = {read.term: read.postings for read in reads}
+            if other:
+                passing = self._passing_postings(conn, text, agent_ids, other, other_params)
+            frequency = sum(len(read.postings) for read in reads)
+            length = sum(int(bm25.lengths(read.postings).sum()) for read in reads)
             ranked = bm25.top_passages(
-                [bm25.TermPostings(s["df"], s["packed"]) for s in stats],
+                [
+                    bm25.TermPostings(len(read.postings), passing.get(read.term, bm25.unpack(b"")))
+                    for read in reads
+                ],
                 corpus=self._corpus_size(conn, agent_ids),
-                average_length=sum(s["length"] for s in stats) / sum(s["df"] for s in stats),
+                average_length=length / frequency,
                 limit=limit,
             )
             ids = conn.execute(
@@ -628,6 +670,31 @@ class PostgresStore:
             ).fetchall()
         by_seq = {r["seq"]: r["id"] for r in ids}
         return [(by_seq[seq], score) for seq, score in ranked if seq in by_seq]
+
+    def _passing_postings(
+        self,
+        conn: psycopg.Connection[Any],
+        text: str,
+        agent_ids: list[str] | None,
+        where: list[str],
+        params: list[Any],
+    ) -> dict[str, np.ndarray]:
+        """Postings of the passages that pass the search's filters other than the agent's."""
+        conditions = ["t.term = ANY(tsvector_to_array(to_tsvector('english', %s)))"]
+        scope: list[Any] = [text]
+        if agent_ids is not None:
+            conditions.append(
+                "t.agent_key = ANY(ARRAY(SELECT hashtextextended(a, 0) FROM unnest(%s::text[]) a))"
+            )
+            scope.append(agent_ids)
+        rows = conn.execute(
+            f"SELECT t.term, string_agg({bm25.PACKED_POSTING}, ''::bytea) AS packed"
+            " FROM passage_terms t JOIN passages p ON p.seq = t.passage_seq WHERE "
+            + " AND ".join([*conditions, *where])
+            + " GROUP BY t.term",
+            [*scope, *params],
+        ).fetchall()
+        return {r["term"]: bm25.unpack(r["packed"]) for r in rows}
 
     def _corpus_size(self, conn: psycopg.Connection[Any], agent_ids: list[str] | None) -> int:
         """Passages BM25's IDF is taken over: those of the searched agents. Counted exactly up

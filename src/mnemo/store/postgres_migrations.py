@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mnemo.store.postgres_postings import POSTINGS_FILL, POSTINGS_KEY, build_blocks, create_schema
+
 Migration = Callable[[Any], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 LOCK_KEY = 0x6D6E656D6F  # "mnemo"
@@ -140,45 +142,6 @@ def m001_initial(conn: Any) -> None:
             conn.execute(statement)
 
 
-POSTINGS_KEY = (
-    "CONSTRAINT passage_terms_pkey PRIMARY KEY (term, agent_key, passage_seq) INCLUDE (tf, doclen)"
-)
-# Each passage's length is counted once, not once per lexeme (OFFSET 0 keeps the subquery
-# from being flattened): 18.4 -> 4 s for 100,000 passages.
-POSTINGS_FILL = """INSERT INTO passage_terms (term, agent_key, passage_seq, tf, doclen)
-    SELECT u.lexeme, p.agent_key, p.seq, greatest(cardinality(u.positions), 1), p.doclen
-    FROM (SELECT seq, hashtextextended(agent_id, 0) AS agent_key, text_tsv,
-                 mnemo_token_count(text_tsv) AS doclen FROM {source} OFFSET 0) p,
-         unnest(p.text_tsv) u"""
-
-
-def suspend_postings(conn: Any) -> None:
-    """For a bulk load: passages go in without postings, rebuild_postings adds them at the
-    end in one pass (maintaining the index row by row made a load 4.7 times slower)."""
-    conn.execute("ALTER TABLE passages DISABLE TRIGGER passages_terms_insert")
-    conn.execute("ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS passage_terms_pkey")
-
-
-def postings_intact(conn: Any) -> bool:
-    row = conn.execute(
-        "SELECT (SELECT tgenabled <> 'D' FROM pg_trigger WHERE tgname = 'passages_terms_insert')"
-        " AND EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'passage_terms_pkey') AS ok"
-    ).fetchone()
-    return bool(row["ok"])
-
-
-def rebuild_postings(conn: Any) -> None:
-    """Postings for every passage, from scratch, with writers to passages held off meanwhile.
-    Also the repair for a bulk load that died before it finished."""
-    with conn.transaction():
-        conn.execute("LOCK TABLE passages IN SHARE MODE")
-        conn.execute("ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS passage_terms_pkey")
-        conn.execute("TRUNCATE passage_terms")
-        conn.execute(POSTINGS_FILL.format(source="passages"))
-        conn.execute(f"ALTER TABLE passage_terms ADD {POSTINGS_KEY}")
-        conn.execute("ALTER TABLE passages ENABLE TRIGGER passages_terms_insert")
-
-
 @migration
 def m002_bm25_postings(conn: Any) -> None:
     """Keyword search ranked by BM25 from a postings table (term, agent, passage) read by an
@@ -241,3 +204,12 @@ def m002_bm25_postings(conn: Any) -> None:
         "DROP INDEX passages_tsv",
     ):
         conn.execute(statement)
+
+
+@migration
+def m003_posting_blocks(conn: Any) -> None:
+    """Postings packed a thousand to a row for keyword search (store/postgres_postings.py):
+    common words at 1,000,000 passages read some 240,000 index tuples before."""
+    create_schema(conn)
+    conn.execute("LOCK TABLE passages IN SHARE MODE")
+    build_blocks(conn)
