@@ -208,6 +208,12 @@ def test_bulk_load_builds_postings_once_at_the_end(postgres_url: str) -> None:
     assert _postings(url) == _expected_postings(url)
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         assert postgres_postings.intact(conn)
+        packed = conn.execute(
+            "SELECT sum(n) AS n, (SELECT covered_seq FROM posting_blocks_state) AS covered,"
+            " (SELECT max(seq) FROM passages) AS newest FROM posting_blocks"
+        ).fetchone()
+    assert packed["n"] == len(_postings(url))  # blocks built in the same pass
+    assert packed["covered"] == packed["newest"]
     with store.bulk_load() as deferred:
         assert not deferred  # rows present: replicas may be searching, indexes stay
     later = _agent_with_passages(store, ["written after the load, about helm"])  # trigger is back
