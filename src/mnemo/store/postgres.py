@@ -18,7 +18,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -49,7 +48,6 @@ from mnemo.text import query_terms
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=5)
-POSTINGS_BUILD_MEMORY = "512MB"  # maintenance_work_mem for the postings key after a bulk load
 COMPACT_AFTER = 2.0  # seconds after a passage write before its postings are packed into blocks
 COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other replicas' writes
 HNSW_INDEX = (
@@ -547,34 +545,20 @@ class PostgresStore:
                     self._loading = False
 
     def _build_indexes(self) -> None:
-        """HNSW and keyword postings after a bulk load, side by side on two connections: the
-        parallel HNSW build leaves a core partly idle, and the postings (fill, key, blocks;
-        about a fifth of the HNSW time) fit in it. Writers stay held off until both are in."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnemo-postings") as pool:
-            postings = pool.submit(self._build_postings)
-            with self._build_connection(self.index_build_memory) as conn:
-                with conn.transaction():
-                    conn.execute(HNSW_INDEX)
-                    postings.result()
-                    postgres_postings.resume(conn)
-                # Fresh rows have no planner statistics and no visibility map: without this,
-                # keyword search plans a sequential scan and cannot read the postings
-                # index-only until autovacuum comes round.
-                conn.autocommit = True
-                conn.execute("VACUUM (ANALYZE) passages, passage_terms, posting_blocks")
-
-    def _build_postings(self) -> None:
-        with self._build_connection(POSTINGS_BUILD_MEMORY) as conn:
-            postgres_postings.rebuild(conn, resume_writes=False)
-
-    @contextmanager
-    def _build_connection(self, memory: str) -> Iterator[psycopg.Connection[Any]]:
         # Its own connection: the session settings of a long build must not go back to the pool.
         with psycopg.connect(self.url, row_factory=dict_row) as conn:
             conn.execute("SET statement_timeout = 0")  # a large build takes minutes
-            conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (memory,))
+            conn.execute(
+                "SELECT set_config('maintenance_work_mem', %s, false)", (self.index_build_memory,)
+            )
+            postgres_postings.rebuild(conn)
+            conn.execute(HNSW_INDEX)
             conn.commit()
-            yield conn
+            # Fresh rows have no planner statistics and no visibility map: without this,
+            # keyword search plans a sequential scan and cannot read the postings index-only
+            # until autovacuum comes round.
+            conn.autocommit = True
+            conn.execute("VACUUM (ANALYZE) passages, passage_terms")
 
     def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
         if not passage_ids:

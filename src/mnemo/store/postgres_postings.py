@@ -151,29 +151,21 @@ def intact(conn: Any) -> bool:
     return bool(row["ok"])
 
 
-def rebuild(conn: Any, resume_writes: bool = True) -> None:
+def rebuild(conn: Any) -> None:
     """Postings and blocks for every passage, from scratch, with writers to passages held off
-    meanwhile. Also the repair for a bulk load that died before it finished. Without
-    `resume_writes` the insert trigger stays off, for a caller that builds other indexes
-    concurrently (it only takes a SHARE lock, which they share) and calls `resume` after."""
+    meanwhile. Also the repair for a bulk load that died before it finished."""
     with conn.transaction():
         conn.execute("LOCK TABLE passages IN SHARE MODE")
         conn.execute("ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS passage_terms_pkey")
         conn.execute("TRUNCATE passage_terms")
         conn.execute(POSTINGS_FILL.format(source="passages"))
         conn.execute(f"ALTER TABLE passage_terms ADD {POSTINGS_KEY}")
+        conn.execute("ALTER TABLE passages ENABLE TRIGGER passages_terms_insert")
         build_blocks(conn)
-        if resume_writes:
-            resume(conn)
-
-
-def resume(conn: Any) -> None:
-    conn.execute("ALTER TABLE passages ENABLE TRIGGER passages_terms_insert")
 
 
 def build_blocks(conn: Any) -> None:
     """Every block from `passage_terms`. The caller holds passages in SHARE mode."""
-    conn.execute("SET LOCAL work_mem = '256MB'")  # sorting in memory: 55 -> 28 s at 1M passages
     conn.execute("TRUNCATE posting_blocks, posting_changes")
     conn.execute(
         _BLOCKS_FROM.format(
