@@ -558,7 +558,7 @@ class PostgresStore:
             # keyword search plans a sequential scan and cannot read the postings index-only
             # until autovacuum comes round.
             conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE) passages, passage_terms")
+            conn.execute("VACUUM (ANALYZE) passages, passage_terms, posting_blocks")
 
     def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
         if not passage_ids:

