@@ -85,13 +85,8 @@ def create_schema(conn: Any) -> None:
         )""",
         "CREATE INDEX posting_changes_agent ON posting_changes (agent_key, passage_seq)",
         # Passages deleted with their agent need no change rows: the agent's blocks go at once.
-        """CREATE OR REPLACE FUNCTION mnemo_passage_terms_delete() RETURNS trigger
-           LANGUAGE plpgsql AS $$
+        """CREATE FUNCTION mnemo_posting_changes_delete() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN
-             DELETE FROM passage_terms t
-             USING (SELECT u.lexeme AS term, hashtextextended(o.agent_id, 0) AS agent_key,
-                           o.seq FROM old_rows o, unnest(o.text_tsv) u) d
-             WHERE t.term = d.term AND t.agent_key = d.agent_key AND t.passage_seq = d.seq;
              INSERT INTO posting_changes (agent_key, passage_seq, terms)
              SELECT hashtextextended(o.agent_id, 0), o.seq, tsvector_to_array(o.text_tsv)
              FROM old_rows o
@@ -99,18 +94,11 @@ def create_schema(conn: Any) -> None:
                AND EXISTS (SELECT 1 FROM agents a WHERE a.id = o.agent_id);
              RETURN NULL;
            END $$""",
-        """CREATE OR REPLACE FUNCTION mnemo_passage_terms_update() RETURNS trigger
-           LANGUAGE plpgsql AS $$
-           DECLARE
-             length integer := mnemo_token_count(NEW.text_tsv);
+        """CREATE TRIGGER passages_posting_changes_delete AFTER DELETE ON passages
+           REFERENCING OLD TABLE AS old_rows
+           FOR EACH STATEMENT EXECUTE FUNCTION mnemo_posting_changes_delete()""",
+        """CREATE FUNCTION mnemo_posting_changes_update() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN
-             DELETE FROM passage_terms
-             WHERE term = ANY(tsvector_to_array(OLD.text_tsv))
-               AND agent_key = hashtextextended(OLD.agent_id, 0) AND passage_seq = OLD.seq;
-             INSERT INTO passage_terms (term, agent_key, passage_seq, tf, doclen)
-             SELECT u.lexeme, hashtextextended(NEW.agent_id, 0), NEW.seq,
-                    greatest(cardinality(u.positions), 1), length
-             FROM unnest(NEW.text_tsv) u;
              IF OLD.seq <= (SELECT covered_seq FROM posting_blocks_state) THEN
                INSERT INTO posting_changes (agent_key, passage_seq, terms)
                VALUES (hashtextextended(OLD.agent_id, 0), OLD.seq,
@@ -118,6 +106,9 @@ def create_schema(conn: Any) -> None:
              END IF;
              RETURN NULL;
            END $$""",
+        """CREATE TRIGGER passages_posting_changes_update AFTER UPDATE OF text ON passages
+           FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text)
+           EXECUTE FUNCTION mnemo_posting_changes_update()""",
         """CREATE FUNCTION mnemo_agent_postings_delete() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN
              DELETE FROM posting_blocks
