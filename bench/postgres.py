@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import statistics
 import sys
@@ -41,6 +42,8 @@ from mnemo.store.postgres import PostgresStore
 
 
 def main() -> None:
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("mnemo.store.postgres").setLevel(logging.INFO)  # index build phases
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -89,17 +92,21 @@ def main() -> None:
             centroids = rng.standard_normal((500, 384)).astype(np.float32)
             words = vocabulary()
             texts = sentences(random.Random(1), words, args.passages, zipf)
+            # Precomputed, as the budget says: drawing them is not ingest.
+            embeddings = []
+            for start_at in range(0, args.passages, 1000):
+                size = min(1000, args.passages - start_at)
+                picks = centroids[rng.integers(0, len(centroids), size)]
+                vectors = picks + 0.6 * rng.standard_normal((size, 384)).astype(np.float32)
+                embeddings.append(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
             began = time.perf_counter()
             loaded = began
             # The bulk path (migrate-data, import): COPY without the HNSW index, built once after.
             with store.bulk_load():
-                for start_at in range(0, args.passages, 1000):
+                for start_at, vectors in zip(
+                    range(0, args.passages, 1000), embeddings, strict=True
+                ):
                     batch = texts[start_at : start_at + 1000]
-                    picks = centroids[rng.integers(0, len(centroids), len(batch))]
-                    vectors = picks + 0.6 * rng.standard_normal((len(batch), 384)).astype(
-                        np.float32
-                    )
-                    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
                     store.insert_passages(
                         [
                             Passage(

@@ -71,11 +71,12 @@ def test_sqlite_to_postgres_and_back(postgres_url: str, tmp_path: Path) -> None:
     import psycopg
 
     with psycopg.connect(pg) as conn:  # the bulk load dropped and rebuilt the HNSW index
-        indexes = [
-            r[0]
-            for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'passages'")
-        ]
-    assert "passages_minilm_hnsw" in indexes
+        indexes = dict(
+            conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'passages'"
+            ).fetchall()
+        )
+    assert "m='12'" in indexes["passages_minilm_hnsw"]
 
     target = start_server(tmp_path / "pg-server", env={"MNEMO_DATABASE_URL": pg})
     try:

@@ -77,6 +77,39 @@ def test_replicas_starting_together_migrate_once(postgres_url: str) -> None:
         store.close()
 
 
+def _hnsw_definition(store: PostgresStore) -> str:
+    with store.pool.connection() as conn:
+        return conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'passages_minilm_hnsw'"
+        ).fetchone()["indexdef"]
+
+
+def test_hnsw_index_moves_to_m12_only_while_empty(postgres_url: str) -> None:
+    store = PostgresStore(fresh_database(postgres_url))
+    assert "m='12'" in _hnsw_definition(store)
+    m16 = postgres_migrations.HNSW_INDEX.replace("m = 12", "m = 16")
+
+    def rerun_m004() -> None:
+        with store.pool.connection() as conn:
+            conn.execute("DROP INDEX passages_minilm_hnsw")
+            conn.execute(m16)  # the index as m001 made it
+            conn.execute("DELETE FROM _migrations WHERE name = 'm004_hnsw_m12'")
+        assert store.migrate() == ["m004_hnsw_m12"]
+
+    agent = Agent(id=new_id("agent"), name="m12", embedding=DEFAULT_EMBEDDING)
+    store.create_agent(agent, [], [])
+    passage = Passage(
+        id=new_id("passage"), agent_id=agent.id, text="kept", embedding_handle=DEFAULT_EMBEDDING
+    )
+    store.insert_passages([passage], np.ones((1, 384), dtype=np.float32))
+    rerun_m004()
+    assert "m='16'" in _hnsw_definition(store)  # a populated database keeps its graph
+    store.delete_passage(passage.id)
+    rerun_m004()
+    assert "m='12'" in _hnsw_definition(store)
+    store.close()
+
+
 def test_unreachable_database_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable) as error:
         PostgresStore("postgresql://nobody:secret@127.0.0.1:1/none", pool_timeout=0.5)

@@ -50,12 +50,6 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=5)
 COMPACT_AFTER = 2.0  # seconds after a passage write before its postings are packed into blocks
 COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other replicas' writes
-HNSW_INDEX = (
-    "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
-    " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
-    " WITH (m = 16, ef_construction = 128)"
-    " WHERE embedding_handle = 'mnemo/all-MiniLM-L6-v2'"
-)
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
 # The HNSW index is partial on the default embedder; the predicate is written as a literal so a
 # prepared (generic) plan can still prove it and use the index.
@@ -551,14 +545,23 @@ class PostgresStore:
             conn.execute(
                 "SELECT set_config('maintenance_work_mem', %s, false)", (self.index_build_memory,)
             )
+            began = time.perf_counter()
             postgres_postings.rebuild(conn)
-            conn.execute(HNSW_INDEX)
+            postings = time.perf_counter()
+            conn.execute(postgres_migrations.HNSW_INDEX)
             conn.commit()
+            hnsw = time.perf_counter()
             # Fresh rows have no planner statistics and no visibility map: without this,
             # keyword search plans a sequential scan and cannot read the postings index-only
             # until autovacuum comes round.
             conn.autocommit = True
             conn.execute("VACUUM (ANALYZE) passages, passage_terms, posting_blocks")
+            log.info(
+                "bulk load indexes: keyword postings %.1f s, HNSW %.1f s, vacuum %.1f s",
+                postings - began,
+                hnsw - postings,
+                time.perf_counter() - hnsw,
+            )
 
     def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
         if not passage_ids:
