@@ -20,7 +20,7 @@ from mnemo.store.base import AgentFilter, BlockFilter, MessageFilter, Page, Pass
 BATCH = 500
 
 
-BUILDING_INDEXES = "building search indexes (about 9 minutes per million passages)…"
+BUILDING_INDEXES = "building search indexes (about 10 minutes per million passages on two cores)…"
 
 
 class Progress:
