@@ -51,9 +51,6 @@ STALE_CLAIM = timedelta(minutes=5)
 COMPACT_AFTER = 2.0  # seconds after a passage write before its postings are packed into blocks
 COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other replicas' writes
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
-# The HNSW index is partial on the default embedder; the predicate is written as a literal so a
-# prepared (generic) plan can still prove it and use the index.
-INDEXED_HANDLE = "'" + DEFAULT_EMBEDDING.replace("'", "''") + "'"
 CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
 
@@ -742,7 +739,10 @@ class PostgresStore:
                     conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                     ef_search = min(max(self.ef_search, limit), 1000)
                     conn.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-                    indexed_where = [f"p.embedding_handle = {INDEXED_HANDLE}", *where[1:]]
+                    indexed_where = [
+                        f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}",
+                        *where[1:],
+                    ]
                     rows = conn.execute(
                         "SELECT p.id, 1 - ((p.embedding::vector(384)) <=> %s::vector(384)) AS score"
                         f" FROM passages p WHERE {' AND '.join(indexed_where)}"

@@ -6,18 +6,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.store.postgres_postings import POSTINGS_FILL, POSTINGS_KEY, build_blocks, create_schema
 
 Migration = Callable[[Any], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 LOCK_KEY = 0x6D6E656D6F  # "mnemo"
+# The HNSW index is partial on the default embedder; searches write the predicate as this
+# literal so a prepared (generic) plan can still prove it and use the index.
+INDEXED_HANDLE = "'" + DEFAULT_EMBEDDING.replace("'", "''") + "'"
 # m 12 rather than 16: at 1,000,000 clustered passages recall@10 0.985 against 0.993 (ef_search
 # 400), the build 409 s against 457 s, at 100,000 26 s against 34 s (docs/benchmarks.md).
 HNSW_INDEX = (
     "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
     " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
     " WITH (m = 12, ef_construction = 128)"
-    " WHERE embedding_handle = 'mnemo/all-MiniLM-L6-v2'"
+    f" WHERE embedding_handle = {INDEXED_HANDLE}"
 )
 
 
