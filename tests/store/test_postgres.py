@@ -14,7 +14,7 @@ import pytest
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
-from mnemo.store import postgres_migrations, postgres_postings
+from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, PassageFilter
 from mnemo.store.postgres import PostgresStore
 from tests.postgres import fresh_database
@@ -117,8 +117,22 @@ def test_unreachable_database_is_store_unavailable() -> None:
 
 
 def _postings(url: str) -> set[tuple[str, int]]:
+    """(lexeme, passage seq) as a search reads them: the blocks, less the passages changed since
+    they were packed, and `passage_terms`, which holds nothing a block already does."""
     with psycopg.connect(url) as conn:
-        return set(conn.execute("SELECT term, passage_seq FROM passage_terms").fetchall())
+        covered, changed = conn.execute(
+            "SELECT covered_seq, ARRAY(SELECT passage_seq FROM posting_changes)"
+            " FROM posting_blocks_state"
+        ).fetchone()
+        blocked = {
+            (term, int(seq))
+            for term, packed in conn.execute("SELECT term, postings FROM posting_blocks")
+            for seq in bm25.unpack(packed) >> bm25.SEQ_SHIFT
+            if seq not in changed
+        }
+        recent = conn.execute("SELECT term, passage_seq FROM passage_terms").fetchall()
+    assert all(seq > covered or seq in changed for _, seq in recent)
+    return blocked | set(recent)
 
 
 def _expected_postings(url: str) -> set[tuple[str, int]]:
@@ -156,9 +170,7 @@ def test_bm25_postings_follow_inserts_updates_and_deletes(postgres_url: str) -> 
     assert _postings(url) == _expected_postings(url)
     store.delete_agent(agents[1].id)  # passages go by cascade; their postings with them
     assert _postings(url) == _expected_postings(url)
-    with psycopg.connect(url) as conn:
-        left = conn.execute("SELECT count(DISTINCT passage_seq) FROM passage_terms").fetchone()
-    assert left == (2,)
+    assert len({seq for _, seq in _postings(url)}) == 2
     store.close()
 
 
@@ -184,6 +196,40 @@ def test_upgrade_from_first_schema_indexes_existing_passages(postgres_url: str) 
         "searchable", PassageFilter(agent_ids=["agent-00000000-0000-4000-8000-000000000001"]), 5
     )
     assert [pid for pid, _ in hits] == ["passage-00000000-0000-4000-8000-000000000001"]
+    assert _postings(url) == _expected_postings(url)
+    store.close()
+
+
+def test_upgrade_drops_the_postings_blocks_already_hold(postgres_url: str) -> None:
+    """Before m006 `passage_terms` held every posting under the key name older replicas check
+    before compacting; after it, only those of passages no block holds or changed since."""
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url)
+    passages = _agent_with_passages(store, [f"upgrade note {i} about canary" for i in range(30)])
+    store.compact_postings()
+    with psycopg.connect(url, autocommit=True) as other:  # no background round meanwhile
+        other.execute("SELECT pg_advisory_lock(%s)", (postgres_postings.COMPACT_LOCK,))
+        store.update_passage(dataclasses.replace(passages[0], text="renamed to rollback"), None)
+        newer = _agent_with_passages(store, ["written after packing, about helm"])
+        with psycopg.connect(url) as conn:  # passage_terms as m002 to m005 kept it
+            conn.execute(
+                "ALTER TABLE passage_terms RENAME CONSTRAINT"
+                f" {postgres_postings.POSTINGS_KEY_NAME} TO passage_terms_pkey"
+            )
+            conn.execute("TRUNCATE passage_terms")
+            conn.execute(postgres_postings.POSTINGS_FILL.format(source="passages"))
+            conn.execute("DELETE FROM _migrations WHERE name = 'm006_recent_passage_terms'")
+        assert store.migrate() == ["m006_recent_passage_terms"]
+        with psycopg.connect(url) as conn:
+            kept = {r[0] for r in conn.execute("SELECT DISTINCT passage_seq FROM passage_terms")}
+            seqs = dict(conn.execute("SELECT id, seq FROM passages").fetchall())
+            assert postgres_postings.intact(conn.cursor(row_factory=psycopg.rows.dict_row))
+        assert kept == {seqs[passages[0].id], seqs[newer[0].id]}
+        assert _postings(url) == _expected_postings(url)
+        mine = PassageFilter(agent_ids=[passages[0].agent_id])
+        assert [pid for pid, _ in store.lexical_search("rollback", mine, 5)] == [passages[0].id]
+        assert len(store.lexical_search("canary", mine, 50)) == 29
+    store.compact_postings()
     assert _postings(url) == _expected_postings(url)
     store.close()
 

@@ -1,5 +1,5 @@
-"""PostgreSQL keyword postings packed into blocks: a search reads exactly the postings of
-`passage_terms` whatever has been written since the last compaction."""
+"""PostgreSQL keyword postings packed into blocks: a search reads exactly the postings of the
+passages as they are, whatever has been written since the last compaction."""
 
 from __future__ import annotations
 
@@ -44,17 +44,31 @@ def _add(store: PostgresStore, agent_id: str, texts: list[str]) -> list[Passage]
 
 
 def _truth(url: str, agent_ids: list[str] | None) -> dict[str, list[int]]:
-    """Each lexeme's postings straight from passage_terms, packed as a search reads them."""
+    """Each lexeme's postings straight from the passages, packed as a search reads them."""
     keys = "ARRAY(SELECT hashtextextended(a, 0) FROM unnest(%s::text[]) a)"
     scope = "" if agent_ids is None else f" WHERE t.agent_key = ANY({keys})"
+    postings = postgres_postings.POSTINGS_OF.format(source="passages")
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            f"SELECT t.term, string_agg({bm25.PACKED_POSTING}, ''::bytea) FROM passage_terms t"
+            f"SELECT t.term, string_agg({bm25.PACKED_POSTING}, ''::bytea) FROM ({postings}) t"
             + scope
             + " GROUP BY t.term",
             [agent_ids] if agent_ids is not None else [],
         ).fetchall()
     return {term: sorted(bm25.unpack(packed).tolist()) for term, packed in rows}
+
+
+def _unblocked_terms(url: str) -> int:
+    """Rows of `passage_terms`, after checking each is of a passage no block holds yet or of
+    one changed since it was packed."""
+    with psycopg.connect(url) as conn:
+        misplaced, rows = conn.execute(
+            "SELECT count(*) FILTER (WHERE t.passage_seq <= s.covered_seq AND NOT EXISTS"
+            "  (SELECT 1 FROM posting_changes c WHERE c.passage_seq = t.passage_seq)), count(*)"
+            " FROM passage_terms t, posting_blocks_state s"
+        ).fetchone()
+    assert misplaced == 0
+    return rows
 
 
 QUERY = " ".join(["cluster", *WORDS, "zebra"])
@@ -122,12 +136,14 @@ def test_search_reads_exactly_the_postings_through_writes_and_compactions(
     a, b = mine[0].agent_id, theirs[0].agent_id
     scopes = ([a], [b], [a, b], None)
     _assert_exact(url, *scopes)  # nothing packed yet: all read from passage_terms
+    assert _unblocked_terms(url) > 2_900
 
     assert store.compact_postings() == 2_900
     covered, newest, pending = _state(url)
     assert (covered, pending) == (newest, 0)
     _assert_exact(url, *scopes)
     _assert_well_formed(url)
+    assert _unblocked_terms(url) == 0  # packed postings leave passage_terms
     blocks = _blocks(url)
     cluster = [blk for blk in blocks if blk["term"] == "cluster"]
     assert len(cluster) == 4  # 2,600 postings of one agent: three blocks; 300 of the other: one
@@ -142,6 +158,7 @@ def test_search_reads_exactly_the_postings_through_writes_and_compactions(
     for passage_id in gone:
         store.delete_passage(passage_id)
     assert _state(url)[2] > 0  # changes to packed passages are pending
+    assert _unblocked_terms(url) > 0  # the new passages' and the edited ones' postings
     _assert_exact(url, *scopes)
 
     store.compact_postings()
@@ -149,6 +166,7 @@ def test_search_reads_exactly_the_postings_through_writes_and_compactions(
     assert (covered, pending) == (newest, 0)
     _assert_exact(url, *scopes)
     _assert_well_formed(url)
+    assert _unblocked_terms(url) == 0
     # The new passages joined the last, unfull block rather than starting a run of small ones.
     assert len([blk for blk in _blocks(url) if blk["term"] == "cluster"]) == 4
 

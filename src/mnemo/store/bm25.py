@@ -30,6 +30,8 @@ PACKED_POSTING = (
     f"int8send(t.passage_seq * {1 << SEQ_SHIFT} + least(t.tf, {TF_MAX}) * {1 << TF_SHIFT}"
     f" + least(t.doclen, {LENGTH_MAX}))"
 )
+# The passage seq of a PACKED_POSTING value `{packed}` (8 bytes of a block, read back in SQL).
+PACKED_SEQ = f"(('x' || encode({{packed}}, 'hex'))::bit(64)::bigint >> {SEQ_SHIFT})"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from mnemo.config import DEFAULT_EMBEDDING
-from mnemo.store.postgres_postings import POSTINGS_FILL, POSTINGS_KEY, build_blocks, create_schema
+from mnemo.store.postgres_postings import (
+    POSTINGS_FILL,
+    POSTINGS_KEY,
+    POSTINGS_KEY_NAME,
+    build_blocks,
+    create_schema,
+)
 
 Migration = Callable[[Any], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -244,3 +250,26 @@ def m005_inline_embeddings(conn: Any) -> None:
     embedding out of line: two rows in three at 10,000 bench passages, each a TOAST lookup for
     the HNSW build and every exact scan. Applies to rows written from now on."""
     conn.execute("ALTER TABLE passages SET (toast_tuple_target = 8160)")
+
+
+@migration
+def m006_recent_passage_terms(conn: Any) -> None:
+    """`passage_terms` keeps only what no block holds: postings of passages above covered_seq
+    and of those changed since they were blocked (store/postgres_postings.py). Its key is
+    renamed so that older replicas, which rebuild blocks from it, stop compacting."""
+    conn.execute("LOCK TABLE passages IN SHARE MODE")
+    old_key = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'passage_terms_pkey') AS found"
+    ).fetchone()["found"]
+    if old_key:
+        conn.execute(
+            f"ALTER TABLE passage_terms RENAME CONSTRAINT passage_terms_pkey TO {POSTINGS_KEY_NAME}"
+        )
+    # Copied out and back: a TRUNCATE gives the disk back at once, a DELETE only to a VACUUM.
+    conn.execute(
+        "CREATE TEMPORARY TABLE kept_terms ON COMMIT DROP AS SELECT * FROM passage_terms t"
+        " WHERE t.passage_seq > (SELECT covered_seq FROM posting_blocks_state)"
+        "  OR t.passage_seq IN (SELECT passage_seq FROM posting_changes)"
+    )
+    conn.execute("TRUNCATE passage_terms")
+    conn.execute("INSERT INTO passage_terms SELECT * FROM kept_terms")

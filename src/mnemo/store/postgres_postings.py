@@ -1,15 +1,15 @@
 """Keyword postings in PostgreSQL: what BM25 search reads, and how it stays fast and exact.
 
-- `passage_terms` holds one row per (lexeme, agent, passage), kept by triggers on `passages`;
-  it is the truth, and what filtered searches join.
-- `posting_blocks` packs the same postings, up to BLOCK_POSTINGS per row in one bytea (the
-  format of bm25.PACKED_POSTING), for every passage up to `posting_blocks_state.covered_seq`.
-  A search of common words at 1,000,000 passages reads some 240 rows instead of 240,000 index
-  tuples.
-- Newer passages are read from `passage_terms` (seq above covered_seq), and `posting_changes`
-  names the passages updated or deleted since they were blocked: their block postings are
-  dropped and their current postings read from `passage_terms`. So a search is exact at every
-  moment; `compact` folds the recent passages and changes into blocks in the background.
+- `posting_blocks` packs postings, up to BLOCK_POSTINGS per row in one bytea (the format of
+  bm25.PACKED_POSTING), for every passage up to `posting_blocks_state.covered_seq`. A search of
+  common words at 1,000,000 passages reads some 240 rows instead of 240,000 index tuples.
+- `passage_terms` holds one row per (lexeme, agent, passage) for the passages no block covers
+  yet (seq above covered_seq), and for those changed since they were blocked, which
+  `posting_changes` names: triggers on `passages` keep it. A search reads blocks less the
+  changed passages, plus `passage_terms`, so it is exact at every moment.
+- `compact` folds the recent passages and the changes into blocks in the background and drops
+  their `passage_terms` rows: the table stays the size of the last few writes, not of the corpus
+  (1.7 GB and a 46 s primary key at 1,000,000 passages when it held every posting).
 - `compact` holds a SHARE lock on `passages` for its round (writers wait, readers do not), so
   it sees no write in flight: every seq up to the round's end is committed, and no change row
   appears behind its back. Rounds are bounded (ROUND_PASSAGES) to keep that wait short.
@@ -30,8 +30,12 @@ ROUND_PASSAGES = 20_000  # passages one compaction round takes in at most
 COMPACT_LOCK = 0x6D6E656D6F01  # advisory lock: one replica compacts at a time
 COMPACT_LOCK_WAIT = "1s"  # a compaction that cannot get its lock this fast tries again later
 
+# Named apart from m002's passage_terms_pkey: a replica older than m006 compacts only while
+# that name exists, and would rebuild blocks from rows this version no longer keeps.
+POSTINGS_KEY_NAME = "passage_terms_key"
 POSTINGS_KEY = (
-    "CONSTRAINT passage_terms_pkey PRIMARY KEY (term, agent_key, passage_seq) INCLUDE (tf, doclen)"
+    f"CONSTRAINT {POSTINGS_KEY_NAME}"
+    " PRIMARY KEY (term, agent_key, passage_seq) INCLUDE (tf, doclen)"
 )
 # (term, agent_key, passage_seq, tf, doclen) of the passages in {source}. Each passage's length
 # is counted once, not once per lexeme (OFFSET 0 keeps the subquery from being flattened):
@@ -44,12 +48,23 @@ POSTINGS_OF = """SELECT u.lexeme AS term, p.agent_key, p.seq AS passage_seq,
 POSTINGS_FILL = (
     "INSERT INTO passage_terms (term, agent_key, passage_seq, tf, doclen) " + POSTINGS_OF
 )
+# (term, agent_key, passage_seq, packed) of the postings of {postings}, shaped as POSTINGS_OF.
+PACKED_OF = (
+    f"SELECT t.term, t.agent_key, t.passage_seq, {bm25.PACKED_POSTING} AS packed"
+    " FROM ({postings}) t"
+)
+# (term, agent_key, first_seq, passage_seq, packed) of every posting in the blocks of {blocks}.
+_UNPACKED = f"""SELECT b.term, b.agent_key, b.first_seq, {bm25.PACKED_SEQ.format(packed="u.packed")}
+           AS passage_seq, u.packed
+    FROM {{blocks}} b,
+         LATERAL (SELECT substring(b.postings FROM 8 * i + 1 FOR 8) AS packed
+                  FROM generate_series(0, b.n - 1) i) u"""
 
-# Postings in `t` (term, agent_key, passage_seq, tf, doclen) cut into blocks of BLOCK_POSTINGS
-# in seq order, within each `{run}` (a run never shares a block with another).
+# Postings in `t` (term, agent_key, passage_seq, packed) cut into blocks of BLOCK_POSTINGS in seq
+# order, within each `{run}` (a run never shares a block with another).
 _BLOCKS_FROM = f"""INSERT INTO posting_blocks (term, agent_key, first_seq, last_seq, n, postings)
     SELECT t.term, t.agent_key, min(t.passage_seq), max(t.passage_seq), count(*)::integer,
-           string_agg({bm25.PACKED_POSTING}, ''::bytea ORDER BY t.passage_seq)
+           string_agg(t.packed, ''::bytea ORDER BY t.passage_seq)
     FROM (SELECT t.*, (row_number() OVER (PARTITION BY {{run}} ORDER BY t.passage_seq) - 1)
                       / {BLOCK_POSTINGS} AS block
           FROM ({{postings}}) t) t
@@ -131,38 +146,39 @@ def suspend(conn: Any) -> None:
     """For a bulk load: passages go in without postings, `rebuild` adds them at the end in one
     pass (maintaining the index row by row made a load 4.7 times slower)."""
     conn.execute("ALTER TABLE passages DISABLE TRIGGER passages_terms_insert")
-    conn.execute("ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS passage_terms_pkey")
+    conn.execute(f"ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS {POSTINGS_KEY_NAME}")
 
 
 def intact(conn: Any) -> bool:
     row = conn.execute(
         "SELECT (SELECT tgenabled <> 'D' FROM pg_trigger WHERE tgname = 'passages_terms_insert')"
-        " AND EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'passage_terms_pkey') AS ok"
+        " AND EXISTS (SELECT 1 FROM pg_constraint WHERE conname = %s) AS ok",
+        (POSTINGS_KEY_NAME,),
     ).fetchone()
     return bool(row["ok"])
 
 
 def rebuild(conn: Any) -> None:
-    """Postings and blocks for every passage, from scratch, with writers to passages held off
-    meanwhile. Also the repair for a bulk load that died before it finished."""
+    """Blocks for every passage, from scratch, with writers to passages held off meanwhile.
+    Also the repair for a bulk load that died before it finished."""
     with conn.transaction():
         conn.execute("LOCK TABLE passages IN SHARE MODE")
-        conn.execute("ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS passage_terms_pkey")
+        conn.execute(f"ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS {POSTINGS_KEY_NAME}")
         conn.execute("TRUNCATE passage_terms")
-        conn.execute(POSTINGS_FILL.format(source="passages"))
         conn.execute(f"ALTER TABLE passage_terms ADD {POSTINGS_KEY}")
         conn.execute("ALTER TABLE passages ENABLE TRIGGER passages_terms_insert")
         build_blocks(conn)
 
 
 def build_blocks(conn: Any) -> None:
-    """Every block from `passage_terms`. The caller holds passages in SHARE mode."""
+    """Every block, straight from the passages; `passage_terms` is left empty, every passage
+    being covered. The caller holds passages in SHARE mode."""
     conn.execute("SET LOCAL work_mem = '256MB'")  # sorting in memory: 55 -> 28 s at 1M passages
-    conn.execute("TRUNCATE posting_blocks, posting_changes")
+    conn.execute("TRUNCATE posting_blocks, posting_changes, passage_terms")
     conn.execute(
         _BLOCKS_FROM.format(
             run="t.term, t.agent_key",
-            postings="SELECT term, agent_key, passage_seq, tf, doclen FROM passage_terms",
+            postings=PACKED_OF.format(postings=POSTINGS_OF.format(source="passages")),
         )
     )
     conn.execute(
@@ -212,23 +228,31 @@ def _compact_locked(conn: Any) -> int:
     if upto is not None:
         _append_recent(conn, covered, upto)
         conn.execute("UPDATE posting_blocks_state SET covered_seq = %s", (upto,))
+    # Blocks now hold every posting up to the new covered seq, changed passages included.
+    conn.execute("DELETE FROM passage_terms WHERE passage_seq <= %s", (max(covered, upto or 0),))
     return (upto - covered if upto is not None else 0) + stale
 
 
 def _rewrite_changed(conn: Any, changes: list[dict[str, Any]]) -> None:
-    """Rebuild from `passage_terms` every block that held a changed passage, and give a
-    changed passage's new lexemes that no block covers blocks of their own."""
+    """Rewrite every block that held a changed passage: its other postings from the block
+    itself, the changed passage's current ones from `passage_terms`. A changed passage's new
+    lexemes that no block covers get blocks of their own."""
     keys = {"terms": [c["term"] for c in changes]}
     keys["agents"] = [c["agent_key"] for c in changes]
     keys["seqs"] = [c["passage_seq"] for c in changes]
-    removed = conn.execute(
-        "DELETE FROM posting_blocks b"
-        " USING unnest(%(terms)s::text[], %(agents)s::bigint[], %(seqs)s::bigint[])"
-        "   AS c(term, agent_key, passage_seq)"
-        " WHERE b.term = c.term AND b.agent_key = c.agent_key"
-        "   AND c.passage_seq BETWEEN b.first_seq AND b.last_seq"
-        " RETURNING b.term, b.agent_key, b.first_seq, b.last_seq",
+    conn.execute(
+        "CREATE TEMPORARY TABLE removed_blocks ON COMMIT DROP AS"
+        " WITH removed AS (DELETE FROM posting_blocks b"
+        "  USING unnest(%(terms)s::text[], %(agents)s::bigint[], %(seqs)s::bigint[])"
+        "    AS c(term, agent_key, passage_seq)"
+        "  WHERE b.term = c.term AND b.agent_key = c.agent_key"
+        "    AND c.passage_seq BETWEEN b.first_seq AND b.last_seq"
+        "  RETURNING b.*)"
+        " SELECT * FROM removed",
         keys,
+    )
+    removed = conn.execute(
+        "SELECT term, agent_key, first_seq, last_seq FROM removed_blocks"
     ).fetchall()
     ranges = {(r["term"], r["agent_key"], r["first_seq"], r["last_seq"]) for r in removed}
     covering: dict[tuple[str, int], list[tuple[int, int]]] = {}
@@ -241,53 +265,62 @@ def _rewrite_changed(conn: Any, changes: list[dict[str, Any]]) -> None:
     if not ranges:
         return
     terms, agents, firsts, lasts = (list(column) for column in zip(*ranges, strict=True))
+    changed = sorted({c["passage_seq"] for c in changes})
+    kept = _UNPACKED.format(blocks="removed_blocks")
     conn.execute(
         _BLOCKS_FROM.format(
-            run="t.term, t.agent_key, t.range_first",
-            postings="SELECT t.term, t.agent_key, t.passage_seq, t.tf, t.doclen,"
-            " r.first_seq AS range_first"
+            run="t.term, t.agent_key, t.first_seq",
+            postings=f"SELECT * FROM ({kept}) k WHERE k.passage_seq <> ALL(%s::bigint[])"
+            " UNION ALL"
+            f" SELECT t.term, t.agent_key, r.first_seq, t.passage_seq, {bm25.PACKED_POSTING}"
             " FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[])"
             "   AS r(term, agent_key, first_seq, last_seq)"
             " JOIN passage_terms t ON t.term = r.term AND t.agent_key = r.agent_key"
             "  AND t.passage_seq BETWEEN r.first_seq AND r.last_seq",
         ),
-        (terms, agents, firsts, lasts),
+        (changed, terms, agents, firsts, lasts),
     )
 
 
 def _append_recent(conn: Any, covered: int, upto: int) -> None:
     """Blocks for the passages with seq in (covered, upto]. A lexeme's last block, when not
-    full, is rewritten with them rather than left to trail a run of small blocks."""
+    full, is filled up with them first rather than left to trail a run of small blocks."""
     recent = POSTINGS_OF.format(
         source=f"passages WHERE seq > {int(covered)} AND seq <= {int(upto)}"
     )
-    conn.execute(f"CREATE TEMPORARY TABLE recent_postings ON COMMIT DROP AS {recent}")
-    tails = conn.execute(
-        "DELETE FROM posting_blocks b USING ("
-        "  SELECT DISTINCT ON (l.term, l.agent_key) l.term, l.agent_key, l.first_seq, l.n"
-        "  FROM posting_blocks l"
-        "  JOIN (SELECT DISTINCT term, agent_key FROM recent_postings) r"
-        "    ON l.term = r.term AND l.agent_key = r.agent_key"
-        "  ORDER BY l.term, l.agent_key, l.first_seq DESC) last"
-        f" WHERE b.term = last.term AND b.agent_key = last.agent_key"
-        f"   AND b.first_seq = last.first_seq AND last.n < {BLOCK_POSTINGS}"
-        " RETURNING b.term, b.agent_key, b.first_seq, b.last_seq"
-    ).fetchall()
-    terms = [r["term"] for r in tails]
-    agents = [r["agent_key"] for r in tails]
-    firsts = [r["first_seq"] for r in tails]
-    lasts = [r["last_seq"] for r in tails]
     conn.execute(
-        _BLOCKS_FROM.format(
-            run="t.term, t.agent_key",
-            postings="SELECT t.term, t.agent_key, t.passage_seq, t.tf, t.doclen"
-            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[])"
-            "   AS r(term, agent_key, first_seq, last_seq)"
-            " JOIN passage_terms t ON t.term = r.term AND t.agent_key = r.agent_key"
-            "  AND t.passage_seq BETWEEN r.first_seq AND r.last_seq"
-            " UNION ALL SELECT term, agent_key, passage_seq, tf, doclen FROM recent_postings",
-        ),
-        (terms, agents, firsts, lasts),
+        "CREATE TEMPORARY TABLE recent_postings ON COMMIT DROP AS "
+        + PACKED_OF.format(postings=recent)
+    )
+    conn.execute(
+        "CREATE TEMPORARY TABLE tails ON COMMIT DROP AS"
+        " WITH removed AS (DELETE FROM posting_blocks b USING ("
+        "   SELECT DISTINCT ON (l.term, l.agent_key) l.term, l.agent_key, l.first_seq, l.n"
+        "   FROM posting_blocks l"
+        "   JOIN (SELECT DISTINCT term, agent_key FROM recent_postings) r"
+        "     ON l.term = r.term AND l.agent_key = r.agent_key"
+        "   ORDER BY l.term, l.agent_key, l.first_seq DESC) last"
+        "  WHERE b.term = last.term AND b.agent_key = last.agent_key"
+        f"   AND b.first_seq = last.first_seq AND last.n < {BLOCK_POSTINGS}"
+        "  RETURNING b.*)"
+        " SELECT * FROM removed"
+    )
+    # Numbered on from the tail's postings: block 0 of a lexeme is the tail, extended.
+    conn.execute(
+        f"""INSERT INTO posting_blocks (term, agent_key, first_seq, last_seq, n, postings)
+        SELECT g.term, g.agent_key, coalesce(tl.first_seq, g.first_seq), g.last_seq,
+               g.n + coalesce(tl.n, 0), coalesce(tl.postings, ''::bytea) || g.postings
+        FROM (SELECT r.term, r.agent_key, r.block, min(r.passage_seq) AS first_seq,
+                     max(r.passage_seq) AS last_seq, count(*)::integer AS n,
+                     string_agg(r.packed, ''::bytea ORDER BY r.passage_seq) AS postings
+              FROM (SELECT rp.*, (row_number() OVER (PARTITION BY rp.term, rp.agent_key
+                                                     ORDER BY rp.passage_seq)
+                                  - 1 + coalesce(tl.n, 0)) / {BLOCK_POSTINGS} AS block
+                    FROM recent_postings rp
+                    LEFT JOIN tails tl ON tl.term = rp.term AND tl.agent_key = rp.agent_key) r
+              GROUP BY r.term, r.agent_key, r.block) g
+        LEFT JOIN tails tl
+          ON tl.term = g.term AND tl.agent_key = g.agent_key AND g.block = 0"""
     )
 
 
