@@ -556,7 +556,7 @@ class PostgresStore:
             conn.execute("VACUUM (ANALYZE) posting_blocks")
             conn.execute("ANALYZE passages")
             log.info(
-                "bulk load indexes: keyword postings %.1f s, HNSW %.1f s, vacuum %.1f s",
+                "bulk load indexes: keyword postings %.1f s, HNSW %.1f s, statistics %.1f s",
                 postings - began,
                 hnsw - postings,
                 time.perf_counter() - hnsw,
