@@ -76,7 +76,7 @@ def test_sqlite_to_postgres_and_back(postgres_url: str, tmp_path: Path) -> None:
                 "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'passages'"
             ).fetchall()
         )
-    assert "m='12'" in indexes["passages_minilm_hnsw"]
+    assert "m='16'" in indexes["passages_minilm_hnsw"]
 
     target = start_server(tmp_path / "pg-server", env={"MNEMO_DATABASE_URL": pg})
     try:

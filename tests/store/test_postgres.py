@@ -84,29 +84,30 @@ def _hnsw_definition(store: PostgresStore) -> str:
         ).fetchone()["indexdef"]
 
 
-def test_hnsw_index_moves_to_m12_only_while_empty(postgres_url: str) -> None:
+def test_hnsw_index_moves_to_m16_only_while_empty(postgres_url: str) -> None:
     store = PostgresStore(fresh_database(postgres_url))
-    assert "m='12'" in _hnsw_definition(store)
-    m16 = postgres_migrations.HNSW_INDEX.replace("m = 12", "m = 16")
+    assert "m='16'" in _hnsw_definition(store)
+    m12 = postgres_migrations.HNSW_INDEX.replace("m = 16", "m = 12")
+    assert m12 != postgres_migrations.HNSW_INDEX
 
-    def rerun_m004() -> None:
+    def rerun_m007() -> None:
         with store.pool.connection() as conn:
             conn.execute("DROP INDEX passages_minilm_hnsw")
-            conn.execute(m16)  # the index as m001 made it
-            conn.execute("DELETE FROM _migrations WHERE name = 'm004_hnsw_m12'")
-        assert store.migrate() == ["m004_hnsw_m12"]
+            conn.execute(m12)  # the index as m004 made it
+            conn.execute("DELETE FROM _migrations WHERE name = 'm007_hnsw_m16'")
+        assert store.migrate() == ["m007_hnsw_m16"]
 
-    agent = Agent(id=new_id("agent"), name="m12", embedding=DEFAULT_EMBEDDING)
+    agent = Agent(id=new_id("agent"), name="m16", embedding=DEFAULT_EMBEDDING)
     store.create_agent(agent, [], [])
     passage = Passage(
         id=new_id("passage"), agent_id=agent.id, text="kept", embedding_handle=DEFAULT_EMBEDDING
     )
     store.insert_passages([passage], np.ones((1, 384), dtype=np.float32))
-    rerun_m004()
-    assert "m='16'" in _hnsw_definition(store)  # a populated database keeps its graph
+    rerun_m007()
+    assert "m='12'" in _hnsw_definition(store)  # a populated database keeps its graph
     store.delete_passage(passage.id)
-    rerun_m004()
-    assert "m='12'" in _hnsw_definition(store)
+    rerun_m007()
+    assert "m='16'" in _hnsw_definition(store)
     store.close()
 
 

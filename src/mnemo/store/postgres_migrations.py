@@ -21,12 +21,12 @@ LOCK_KEY = 0x6D6E656D6F  # "mnemo"
 # The HNSW index is partial on the default embedder; searches write the predicate as this
 # literal so a prepared (generic) plan can still prove it and use the index.
 INDEXED_HANDLE = "'" + DEFAULT_EMBEDDING.replace("'", "''") + "'"
-# m 12 rather than 16: at 1,000,000 clustered passages recall@10 0.985 against 0.993 (ef_search
-# 400), the build 409 s against 457 s, at 100,000 26 s against 34 s (docs/benchmarks.md).
+# m 16: at 1,000,000 clustered passages m 12 built in 409 against 457 s, but its recall@10 at
+# ef_search 400 varied from build to build of the same rows (0.92 to 0.99; m 16: 0.992-0.993).
 HNSW_INDEX = (
     "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
     " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
-    " WITH (m = 12, ef_construction = 128)"
+    " WITH (m = 16, ef_construction = 128)"
     f" WHERE embedding_handle = {INDEXED_HANDLE}"
 )
 
@@ -233,14 +233,19 @@ def m003_posting_blocks(conn: Any) -> None:
     build_blocks(conn)
 
 
-@migration
-def m004_hnsw_m12(conn: Any) -> None:
-    """The HNSW index with m 12 (HNSW_INDEX). Only an empty database's index is rebuilt here; a
-    populated one keeps its m 16 graph, which searches as well, until its next bulk load: a
-    rebuild would hold every replica's start for minutes (about 7 per million passages)."""
+def _rebuild_hnsw_if_empty(conn: Any) -> None:
+    """Only an empty database's index is rebuilt by a migration: a rebuild would hold every
+    replica's start for minutes (about 8 per million passages). docs/postgres.md says how to
+    rebuild a populated one without stopping searches."""
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passages) AS empty").fetchone()["empty"]:
         conn.execute("DROP INDEX IF EXISTS passages_minilm_hnsw")
         conn.execute(HNSW_INDEX)
+
+
+@migration
+def m004_hnsw_m12(conn: Any) -> None:
+    """Rebuilt an empty database's index with m 12; m007 went back to m 16."""
+    _rebuild_hnsw_if_empty(conn)
 
 
 @migration
@@ -273,3 +278,9 @@ def m006_recent_passage_terms(conn: Any) -> None:
     )
     conn.execute("TRUNCATE passage_terms")
     conn.execute("INSERT INTO passage_terms SELECT * FROM kept_terms")
+
+
+@migration
+def m007_hnsw_m16(conn: Any) -> None:
+    """The HNSW index with m 16 again (HNSW_INDEX): m 12's recall varied between builds."""
+    _rebuild_hnsw_if_empty(conn)
