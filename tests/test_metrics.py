@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -65,9 +66,18 @@ def test_request_id_is_echoed_and_logged_as_json(server: ServerProcess) -> None:
     made = http.get("/v1/agents/", headers={"X-Request-ID": "bad id with spaces"})
     generated = made.headers["x-request-id"]
     assert len(generated) == 32 and generated != "bad id with spaces"
-    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
-    logged = {line.get("request_id"): line for line in lines if line["logger"] == "mnemo.access"}
+    logged = _access_log(server)
+    deadline = time.monotonic() + 10
+    # The access line is written once the response has gone out, so it can trail the reply.
+    while not {"trace-42.a", generated} <= logged.keys() and time.monotonic() < deadline:
+        time.sleep(0.05)
+        logged = _access_log(server)
     entry = logged["trace-42.a"]
     assert (entry["method"], entry["route"], entry["status"]) == ("GET", "/v1/agents", 200)
     assert entry["duration_ms"] >= 0 and entry["ts"].endswith("Z")
     assert generated in logged
+
+
+def _access_log(server: ServerProcess) -> dict[str, dict]:
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    return {line.get("request_id"): line for line in lines if line["logger"] == "mnemo.access"}
