@@ -129,7 +129,7 @@ def test_search_reads_exactly_the_postings_through_writes_and_compactions(
     postgres_url: str,
 ) -> None:
     url = fresh_database(postgres_url)
-    store = PostgresStore(url)
+    store = PostgresStore(url, compact_after=3600)  # packed here, not in the background
     rng = random.Random(5)
     mine = _agent(store, _texts(rng, 2_600))
     theirs = _agent(store, _texts(rng, 300))

@@ -53,6 +53,11 @@ COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other re
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
 CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
+# What a Passage is read from: not the embedding (1.5 KB as text) nor the tsvector.
+PASSAGE_COLUMNS = (
+    "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
+    " {t}.created_at, {t}.updated_at"
+)
 
 
 class PostgresStore:
@@ -66,8 +71,10 @@ class PostgresStore:
         exact_scan_max_rows: int = EXACT_SCAN_MAX_ROWS,
         index_build_memory: str = "256MB",
         ef_search: int = 400,
+        compact_after: float = COMPACT_AFTER,
     ) -> None:
         self.url = url
+        self.compact_after = compact_after
         self.exact_scan_max_rows = exact_scan_max_rows
         self._schema_current = False
         self._vector_type: int | None = None
@@ -78,6 +85,7 @@ class PostgresStore:
             )
         self.ef_search = ef_search
         self._corpus_sizes: dict[tuple[str, ...] | None, tuple[int, float]] = {}
+        self._large_scopes: dict[tuple[tuple[str, ...], str], float] = {}
         self._written = threading.Event()
         self._closed = threading.Event()
         self._loading = False
@@ -164,7 +172,7 @@ class PostgresStore:
     def _compact_in_background(self) -> None:
         while not self._closed.is_set():
             self._written.wait(COMPACT_IDLE)
-            if self._closed.wait(COMPACT_AFTER):
+            if self._closed.wait(self.compact_after):
                 return
             self._written.clear()
             if self._loading:
@@ -567,7 +575,8 @@ class PostgresStore:
             return []
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT * FROM passages WHERE id = ANY(%s)", (list(passage_ids),)
+                f"SELECT {PASSAGE_COLUMNS.format(t='passages')} FROM passages WHERE id = ANY(%s)",
+                (list(passage_ids),),
             ).fetchall()
         by_id = {r["id"]: _passage(r) for r in rows}
         return [by_id[pid] for pid in passage_ids if pid in by_id]
@@ -576,7 +585,14 @@ class PostgresStore:
         where, params = _passage_where(filters)
         with self._conn() as conn:
             rows = self._paged(
-                conn, "passages", "p", "SELECT p.* FROM passages p", where, params, page, "passage"
+                conn,
+                "passages",
+                "p",
+                f"SELECT {PASSAGE_COLUMNS.format(t='p')} FROM passages p",
+                where,
+                params,
+                page,
+                "passage",
             )
         return [_passage(r) for r in rows]
 
@@ -716,6 +732,28 @@ class PostgresStore:
             self._corpus_sizes[key] = (size, now + CORPUS_TTL)
         return size
 
+    def _over_exact_scan(
+        self, conn: psycopg.Connection[Any], where: list[str], params: list[Any]
+    ) -> bool:
+        """Whether the searched passages are too many for an exact scan. A scope found large
+        stays large for CORPUS_TTL seconds without being counted again (3-4 ms at 1M)."""
+        key = (tuple(where), repr(params))
+        now = time.monotonic()
+        if self._large_scopes.get(key, 0.0) > now:
+            return True
+        count = conn.execute(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM passages p"
+            f" WHERE {' AND '.join(where)}"
+            f" LIMIT {self.exact_scan_max_rows + 1}) c",
+            params,
+        ).fetchone()["n"]
+        if count <= self.exact_scan_max_rows:
+            return False
+        if len(self._large_scopes) > 1024:
+            self._large_scopes.clear()
+        self._large_scopes[key] = now + CORPUS_TTL
+        return True
+
     def vector_search(
         self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
@@ -726,31 +764,25 @@ class PostgresStore:
         dims = len(vector)
         with self._tx() as conn:
             indexed = handle == DEFAULT_EMBEDDING and dims == 384
-            if indexed and not _narrow(filters):
-                count = conn.execute(
-                    "SELECT count(*) AS n FROM (SELECT 1 FROM passages p"
-                    f" WHERE {' AND '.join(where)}"
-                    f" LIMIT {self.exact_scan_max_rows + 1}) c",
-                    params,
-                ).fetchone()["n"]
-                if count > self.exact_scan_max_rows:
-                    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                    ef_search = min(max(self.ef_search, limit), 1000)
-                    conn.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-                    indexed_where = [
-                        f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}",
-                        *where[1:],
-                    ]
-                    rows = conn.execute(
-                        "SELECT p.id, 1 - ((p.embedding::vector(384)) <=> %s::vector(384)) AS score"
-                        f" FROM passages p WHERE {' AND '.join(indexed_where)}"
-                        " ORDER BY (p.embedding::vector(384)) <=> %s::vector(384) LIMIT %s",
-                        [literal, *params[1:], literal, limit],
-                    ).fetchall()
-                    if len(rows) >= min(limit, count):
-                        return sorted(
-                            ((r["id"], float(r["score"])) for r in rows), key=lambda h: -h[1]
-                        )
+            if indexed and not _narrow(filters) and self._over_exact_scan(conn, where, params):
+                ef_search = min(max(self.ef_search, limit), 1000)
+                conn.execute(
+                    "SET LOCAL hnsw.iterative_scan = relaxed_order;"
+                    f" SET LOCAL hnsw.ef_search = {ef_search}"
+                )
+                indexed_where = [
+                    f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}",
+                    *where[1:],
+                ]
+                rows = conn.execute(
+                    "SELECT p.id, 1 - ((p.embedding::vector(384)) <=> %s::vector(384)) AS score"
+                    f" FROM passages p WHERE {' AND '.join(indexed_where)}"
+                    " ORDER BY (p.embedding::vector(384)) <=> %s::vector(384) LIMIT %s",
+                    [literal, *params[1:], literal, limit],
+                ).fetchall()
+                # Fewer than asked for: the scope has shrunk since it was counted.
+                if len(rows) >= limit:
+                    return sorted(((r["id"], float(r["score"])) for r in rows), key=lambda h: -h[1])
             rows = conn.execute(
                 "WITH c AS MATERIALIZED (SELECT p.id, p.seq, p.embedding FROM passages p"
                 f" WHERE {' AND '.join(where)} AND vector_dims(p.embedding) = %s)"
