@@ -45,9 +45,9 @@ class Settings:
     # maintenance_work_mem for building the HNSW index after a bulk load: the graph should fit
     # (~2 KB per passage), or the build slows down many times. Mind the database's memory.
     index_build_memory: str = "256MB"
-    # HNSW candidate list per search: recall@10 against exact search 0.92 at 100, 0.99 at 200
-    # and 400 on 1,000,000 clustered vectors (bench/postgres.py); 1,000 at most.
-    hnsw_ef_search: int = 400
+    # HNSW candidate list per vector search, 1 to 1,000; 0 grows it with the index (store/
+    # postgres.py: auto_ef_search), which keeps recall@10 near 0.99 (docs/postgres.md).
+    hnsw_ef_search: int = 0
     api_key: str = ""
     # Every limit is explicit and enforced server-side.
     max_passage_chars: int = 1_000_000

@@ -44,31 +44,3 @@ def test_term_frequency_is_capped_where_bm25_has_saturated() -> None:
 
 def test_no_postings_rank_nothing() -> None:
     assert bm25.top_passages([bm25.TermPostings(0, bm25.unpack(b""))], 10, 5.0, 5) == []
-
-
-def test_dense_and_sparse_seq_spans_rank_alike() -> None:
-    """Close seqs are summed in an array over their span, scattered ones after a sort: the
-    same postings, spread out, rank the same."""
-    rng = np.random.default_rng(5)
-    terms = []
-    for frequency in (300, 120, 40):
-        seqs = np.sort(rng.choice(400, frequency, replace=False))
-        terms.append([(int(s), int(rng.integers(1, 4)), int(rng.integers(3, 30))) for s in seqs])
-
-    def ranked(spread: int) -> list[tuple[int, float]]:
-        postings = [
-            bm25.TermPostings(len(t), _packed([(1 + s * spread, tf, n) for s, tf, n in t]))
-            for t in terms
-        ]
-        return bm25.top_passages(postings, corpus=1000, average_length=16.0, limit=25)
-
-    dense, sparse = ranked(1), ranked(10_000)
-    assert [1 + (seq - 1) * 10_000 for seq, _ in dense] == [seq for seq, _ in sparse]
-    assert [score for _, score in dense] == pytest.approx([score for _, score in sparse])
-    expected: dict[int, float] = {}
-    for t in terms:
-        for s, tf, n in t:
-            expected[1 + s] = expected.get(1 + s, 0.0) + _score(1000, len(t), tf, n, 16.0)
-    best = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:25]
-    assert [seq for seq, _ in dense] == [seq for seq, _ in best]
-    assert [score for _, score in dense] == pytest.approx([score for _, score in best])

@@ -16,7 +16,7 @@ from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, PassageFilter
-from mnemo.store.postgres import PostgresStore
+from mnemo.store.postgres import PostgresStore, auto_ef_search, indexed_passages
 from tests.postgres import fresh_database
 
 
@@ -239,6 +239,39 @@ def test_ef_search_outside_pgvector_range_is_refused(postgres_url: str) -> None:
     with pytest.raises(InvalidInput) as error:
         PostgresStore(postgres_url, migrate=False, ef_search=5000)
     assert "hnsw_ef_search" in str(error.value) and "5000" in str(error.value)
+
+
+def test_auto_ef_search_grows_with_the_index() -> None:
+    sizes = [0, 100_000, 250_000, 500_000, 750_000, 1_000_000, 2_000_000, 5_000_000]
+    chosen = [auto_ef_search(n) for n in sizes]
+    assert chosen == [100, 100, 100, 200, 300, 400, 800, 1000]
+
+
+def test_the_hnsw_index_size_is_read_from_statistics(postgres_url: str) -> None:
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url, exact_scan_max_rows=0)
+    agent = Agent(id=new_id("agent"), name="sized", embedding=DEFAULT_EMBEDDING)
+    store.create_agent(agent, [], [])
+    vectors = np.random.default_rng(3).standard_normal((300, 384)).astype(np.float32)
+    passages = [
+        Passage(
+            id=new_id("passage"),
+            agent_id=agent.id,
+            text=f"p{i}",
+            embedding_handle=DEFAULT_EMBEDDING,
+        )
+        for i in range(300)
+    ]
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        with store.bulk_load():
+            store.insert_passages(passages, vectors)
+            assert indexed_passages(conn) >= 0  # no index meanwhile: still an answer
+        assert indexed_passages(conn) == 300  # counted by the build
+    [(found, _)] = store.vector_search(
+        vectors[7], DEFAULT_EMBEDDING, PassageFilter(agent_ids=[agent.id]), 1
+    )
+    assert found == passages[7].id
+    store.close()
 
 
 def test_searches_are_planned_for_their_own_arguments(postgres_url: str) -> None:

@@ -23,9 +23,6 @@ SEQ_SHIFT = 24
 TF_SHIFT = 16
 TF_MAX = 255
 LENGTH_MAX = 65_535
-# Postings are summed per passage in an array over their seq span when it is at most this many
-# slots per posting (8 bytes each), and sorted otherwise.
-DENSE_SPAN_PER_POSTING = 8
 # One posting as one bigint: passage seq (below 2^39), term frequency and passage length.
 # Frequencies above 255 and lengths above 65,535 tokens are capped; BM25 has all but saturated
 # long before.
@@ -81,22 +78,12 @@ def top_passages(
     if not seqs:
         return []
     seq = np.concatenate(seqs)
-    contribution = np.concatenate(contributions)
-    low = int(seq.min())
-    span = int(seq.max()) - low + 1
-    if span <= DENSE_SPAN_PER_POSTING * len(seq):
-        # One slot per seq in the span: a summing pass instead of a sort. Every contribution
-        # is positive, so a slot is non-zero exactly when a posting landed in it.
-        dense = np.bincount(seq - low, weights=contribution, minlength=span)
-        held = np.flatnonzero(dense)
-        passages, scores = held + low, dense[held]
-    else:
-        # Each lexeme's postings arrive in seq order; a stable sort merges those runs cheaply.
-        order = np.argsort(seq, kind="stable")
-        seq = seq[order]
-        starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
-        passages = seq[starts]
-        scores = np.add.reduceat(contribution[order], starts)
+    # Each lexeme's postings arrive in seq order; a stable sort merges those runs cheaply.
+    order = np.argsort(seq, kind="stable")
+    seq = seq[order]
+    starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+    passages = seq[starts]
+    scores = np.add.reduceat(np.concatenate(contributions)[order], starts)
     if len(scores) > limit:
         floor = -np.partition(-scores, limit - 1)[limit - 1]
         keep = scores >= floor  # every tie at the cut, so the lowest seqs win it
