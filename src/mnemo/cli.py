@@ -21,12 +21,15 @@ def serve(args: argparse.Namespace) -> int:
     from mnemo.api import create_app
     from mnemo.api.observe import configure_logging
     from mnemo.config import Settings
+    from mnemo.heap import keep_freed_memory
 
     settings = Settings.load(
         host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url
     )
     configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("mnemo")
+    if not keep_freed_memory():
+        log.debug("malloc tuning unavailable here (no glibc)")
     log.info("data directory: %s", settings.data_dir)
     app = create_app(settings)
     auth = "on (bearer key)" if settings.api_key else "off"
