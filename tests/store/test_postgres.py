@@ -20,26 +20,31 @@ from mnemo.store.postgres import PostgresStore, auto_ef_search, indexed_passages
 from tests.postgres import fresh_database
 
 
-def test_hnsw_search_agrees_with_exact(postgres_url: str) -> None:
-    url = fresh_database(postgres_url)
-    indexed = PostgresStore(url, exact_scan_max_rows=0)  # always take the HNSW path
-    exact = PostgresStore(url, migrate=False)
-    agent = Agent(id=new_id("agent"), name="hnsw", embedding=DEFAULT_EMBEDDING)
-    indexed.create_agent(agent, [], [])
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((600, 384)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    passages = [
+def _default_embedder_passages(store: PostgresStore, count: int) -> list[Passage]:
+    """`count` passages of a new agent, embedded by the default (HNSW-indexed) embedder."""
+    agent = Agent(id=new_id("agent"), name=new_id("hnsw")[-12:], embedding=DEFAULT_EMBEDDING)
+    store.create_agent(agent, [], [])
+    return [
         Passage(
             id=new_id("passage"),
             agent_id=agent.id,
             text=f"p{i}",
             embedding_handle=DEFAULT_EMBEDDING,
         )
-        for i in range(600)
+        for i in range(count)
     ]
+
+
+def test_hnsw_search_agrees_with_exact(postgres_url: str) -> None:
+    url = fresh_database(postgres_url)
+    indexed = PostgresStore(url, exact_scan_max_rows=0)  # always take the HNSW path
+    exact = PostgresStore(url, migrate=False)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((600, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    passages = _default_embedder_passages(indexed, 600)
     indexed.insert_passages(passages, vectors)
-    mine = PassageFilter(agent_ids=[agent.id])
+    mine = PassageFilter(agent_ids=[passages[0].agent_id])
     overlap = []
     for q in vectors[:20] + 0.05 * rng.standard_normal((20, 384)).astype(np.float32):
         q = q / np.linalg.norm(q)
@@ -250,25 +255,15 @@ def test_auto_ef_search_grows_with_the_index() -> None:
 def test_the_hnsw_index_size_is_read_from_statistics(postgres_url: str) -> None:
     url = fresh_database(postgres_url)
     store = PostgresStore(url, exact_scan_max_rows=0)
-    agent = Agent(id=new_id("agent"), name="sized", embedding=DEFAULT_EMBEDDING)
-    store.create_agent(agent, [], [])
     vectors = np.random.default_rng(3).standard_normal((300, 384)).astype(np.float32)
-    passages = [
-        Passage(
-            id=new_id("passage"),
-            agent_id=agent.id,
-            text=f"p{i}",
-            embedding_handle=DEFAULT_EMBEDDING,
-        )
-        for i in range(300)
-    ]
+    passages = _default_embedder_passages(store, 300)
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         with store.bulk_load():
             store.insert_passages(passages, vectors)
             assert indexed_passages(conn) >= 0  # no index meanwhile: still an answer
         assert indexed_passages(conn) == 300  # counted by the build
     [(found, _)] = store.vector_search(
-        vectors[7], DEFAULT_EMBEDDING, PassageFilter(agent_ids=[agent.id]), 1
+        vectors[7], DEFAULT_EMBEDDING, PassageFilter(agent_ids=[passages[7].agent_id]), 1
     )
     assert found == passages[7].id
     store.close()
