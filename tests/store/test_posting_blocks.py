@@ -180,7 +180,7 @@ def test_search_reads_exactly_the_postings_through_writes_and_compactions(
 
 def test_rankings_are_the_same_before_and_after_packing(postgres_url: str) -> None:
     url = fresh_database(postgres_url)
-    store = PostgresStore(url)
+    store = PostgresStore(url, compact_after=3600)  # unpacked until packed here
     rng = random.Random(11)
     passages = _agent(store, _texts(rng, 1_500))
     scope = PassageFilter(agent_ids=[passages[0].agent_id])
@@ -211,7 +211,7 @@ def test_writes_are_packed_in_the_background(postgres_url: str) -> None:
 
 def test_compaction_waits_for_no_writer_and_no_other_replica(postgres_url: str) -> None:
     url = fresh_database(postgres_url)
-    store = PostgresStore(url)
+    store = PostgresStore(url, compact_after=3600)  # unpacked until packed here
     _agent(store, ["helm chart"] * 10)
     with psycopg.connect(url) as writer:  # a write transaction still open
         writer.execute("DELETE FROM passages WHERE seq = (SELECT min(seq) FROM passages)")
