@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import psycopg
@@ -55,11 +55,31 @@ CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count p
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
 INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size is reused for auto_ef_search
 EF_SEARCH_MAX = 1000  # pgvector's limit
+K = TypeVar("K")
+V = TypeVar("V")
 # What a Passage is read from: not the embedding (1.5 KB as text) nor the tsvector.
 PASSAGE_COLUMNS = (
     "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
     " {t}.created_at, {t}.updated_at"
 )
+
+
+class Expiring(Generic[K, V]):
+    """Values kept for `ttl` seconds each; past `size` keys, all are dropped at once."""
+
+    def __init__(self, ttl: float, size: int = 1024) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._values: dict[K, tuple[V, float]] = {}
+
+    def get(self, key: K) -> V | None:
+        found = self._values.get(key)
+        return found[0] if found is not None and found[1] > time.monotonic() else None
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._values) > self.size:
+            self._values.clear()
+        self._values[key] = (value, time.monotonic() + self.ttl)
 
 
 class PostgresStore:
@@ -87,9 +107,9 @@ class PostgresStore:
                 f" to grow it with the index; got {ef_search}"
             )
         self.ef_search = ef_search
-        self._indexed: tuple[int, float] = (0, 0.0)  # passages in the HNSW index, until when
-        self._corpus_sizes: dict[tuple[str, ...] | None, tuple[int, float]] = {}
-        self._large_scopes: dict[tuple[tuple[str, ...], str], float] = {}
+        self._indexed = Expiring[None, int](INDEXED_SIZE_TTL)  # passages in the HNSW index
+        self._corpus_sizes = Expiring[tuple[str, ...] | None, int](CORPUS_TTL)
+        self._large_scopes = Expiring[tuple[tuple[str, ...], str], bool](CORPUS_TTL)
         self._written = threading.Event()
         self._closed = threading.Event()
         self._loading = False
@@ -719,9 +739,8 @@ class PostgresStore:
         to CORPUS_EXACT_MAX; above that a count at most CORPUS_TTL seconds old is close enough."""
         key = tuple(sorted(agent_ids)) if agent_ids is not None else None
         cached = self._corpus_sizes.get(key)
-        now = time.monotonic()
-        if cached and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         scope = "WHERE agent_id = ANY(%s)" if agent_ids is not None else ""
         args = [agent_ids] if agent_ids is not None else []
         size = conn.execute(
@@ -731,9 +750,7 @@ class PostgresStore:
         ).fetchone()["n"]
         if size > CORPUS_EXACT_MAX:
             size = conn.execute(f"SELECT count(*) AS n FROM passages {scope}", args).fetchone()["n"]
-            if len(self._corpus_sizes) > 1024:
-                self._corpus_sizes.clear()
-            self._corpus_sizes[key] = (size, now + CORPUS_TTL)
+            self._corpus_sizes.put(key, size)
         return size
 
     def _over_exact_scan(
@@ -742,8 +759,7 @@ class PostgresStore:
         """Whether the searched passages are too many for an exact scan. A scope found large
         stays large for CORPUS_TTL seconds without being counted again (3-4 ms at 1M)."""
         key = (tuple(where), repr(params))
-        now = time.monotonic()
-        if self._large_scopes.get(key, 0.0) > now:
+        if self._large_scopes.get(key):
             return True
         count = conn.execute(
             "SELECT count(*) AS n FROM (SELECT 1 FROM passages p"
@@ -753,17 +769,14 @@ class PostgresStore:
         ).fetchone()["n"]
         if count <= self.exact_scan_max_rows:
             return False
-        if len(self._large_scopes) > 1024:
-            self._large_scopes.clear()
-        self._large_scopes[key] = now + CORPUS_TTL
+        self._large_scopes.put(key, True)
         return True
 
     def _auto_ef_search(self, conn: psycopg.Connection[Any]) -> int:
-        size, until = self._indexed
-        now = time.monotonic()
-        if until <= now:
+        size = self._indexed.get(None)
+        if size is None:
             size = indexed_passages(conn)
-            self._indexed = (size, now + INDEXED_SIZE_TTL)
+            self._indexed.put(None, size)
         return auto_ef_search(size)
 
     def vector_search(
@@ -777,7 +790,9 @@ class PostgresStore:
         with self._tx() as conn:
             indexed = handle == DEFAULT_EMBEDDING and dims == 384
             if indexed and not _narrow(filters) and self._over_exact_scan(conn, where, params):
-                ef_search = min(max(self.ef_search or self._auto_ef_search(conn), limit), 1000)
+                ef_search = min(
+                    max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX
+                )
                 conn.execute(
                     "SET LOCAL hnsw.iterative_scan = relaxed_order;"
                     f" SET LOCAL hnsw.ef_search = {ef_search}"
