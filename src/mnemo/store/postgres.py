@@ -34,7 +34,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
-from mnemo.store import bm25, postgres_migrations, postgres_postings
+from mnemo.store import bm25, postgres_migrations, postgres_postings, row_order
 from mnemo.store.base import (
     AgentFilter,
     BlockFilter,
@@ -43,6 +43,8 @@ from mnemo.store.base import (
     Page,
     PassageFilter,
 )
+from mnemo.store.postgres_migrations import HNSW_DIMENSION
+from mnemo.store.row_order import Neighbourhoods
 from mnemo.text import query_terms
 
 log = logging.getLogger(__name__)
@@ -94,8 +96,10 @@ class PostgresStore:
         index_build_memory: str = "256MB",
         ef_search: int = 0,
         compact_after: float = COMPACT_AFTER,
+        load_order_sample: int = row_order.SAMPLE,
     ) -> None:
         self.url = url
+        self.load_order_sample = load_order_sample
         self.compact_after = compact_after
         self.exact_scan_max_rows = exact_scan_max_rows
         self._schema_current = False
@@ -113,6 +117,7 @@ class PostgresStore:
         self._written = threading.Event()
         self._closed = threading.Event()
         self._loading = False
+        self._row_order: Neighbourhoods | None = None  # set during a bulk load
         self._compactor: threading.Thread | None = None
         self.pool = ConnectionPool(
             url,
@@ -496,8 +501,9 @@ class PostgresStore:
             return
         columns = (
             "id, agent_id, text, tags, metadata, embedding_handle, embedding,"
-            " created_at, updated_at"
+            " created_at, updated_at, neighbourhood"
         )
+        neighbourhoods = self._neighbourhoods_of(passages, vectors)
         with self._tx() as conn:
             vector_oid = self._vector_oid(conn)
             # Binary COPY: formatting 384 floats as text took ~80% of a bulk load's time.
@@ -516,9 +522,10 @@ class PostgresStore:
                         vector_oid,
                         "timestamptz",
                         "timestamptz",
+                        "int2",
                     ]
                 )
-                for p, v in zip(passages, vectors, strict=True):
+                for p, v, n in zip(passages, vectors, neighbourhoods, strict=True):
                     copy.write_row(
                         (
                             p.id,
@@ -530,9 +537,28 @@ class PostgresStore:
                             np.asarray(v, dtype=np.float32),
                             p.created_at,
                             p.updated_at,
+                            n,
                         )
                     )
         self._passages_written()
+
+    def _neighbourhoods_of(
+        self, passages: Sequence[Passage], vectors: np.ndarray
+    ) -> list[int | None]:
+        """During a bulk load, the neighbourhood of each passage the HNSW index will hold."""
+        labels: list[int | None] = [None] * len(passages)
+        if self._row_order is None:
+            return labels
+        indexed = [
+            i
+            for i, p in enumerate(passages)
+            if p.embedding_handle == DEFAULT_EMBEDDING and len(vectors[i]) == HNSW_DIMENSION
+        ]
+        if indexed:
+            assigned = self._row_order.assign([passages[i].id for i in indexed], vectors[indexed])
+            for i, label in zip(indexed, assigned, strict=True):
+                labels[i] = label
+        return labels
 
     def _vector_oid(self, conn: psycopg.Connection[Any]) -> int:
         """pgvector's type oid, with a binary dumper for numpy arrays on this connection."""
@@ -558,16 +584,19 @@ class PostgresStore:
                 conn.execute(f"DROP INDEX IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
                 postgres_postings.suspend(conn)
         self._loading = empty
+        if empty and self.load_order_sample:
+            self._row_order = Neighbourhoods(self.load_order_sample)
         try:
             yield empty
         finally:
+            order, self._row_order = self._row_order, None
             if empty:
                 try:
-                    self._build_indexes()
+                    self._build_indexes(order)
                 finally:
                     self._loading = False
 
-    def _build_indexes(self) -> None:
+    def _build_indexes(self, order: Neighbourhoods | None) -> None:
         # Its own connection: the session settings of a long build must not go back to the pool.
         with psycopg.connect(self.url, row_factory=dict_row) as conn:
             conn.execute("SET statement_timeout = 0")  # a large build takes minutes
@@ -575,6 +604,10 @@ class PostgresStore:
                 "SELECT set_config('maintenance_work_mem', %s, false)", (self.index_build_memory,)
             )
             began = time.perf_counter()
+            if order is not None and order.learned:
+                _cluster_by_neighbourhood(conn, *order.backlog())
+                conn.commit()
+            ordered = time.perf_counter()
             postgres_postings.rebuild(conn)
             postings = time.perf_counter()
             conn.execute(postgres_migrations.HNSW_INDEX)
@@ -588,8 +621,10 @@ class PostgresStore:
             conn.execute("VACUUM (ANALYZE) posting_blocks")
             conn.execute("ANALYZE passages")
             log.info(
-                "bulk load indexes: keyword postings %.1f s, HNSW %.1f s, statistics %.1f s",
-                postings - began,
+                "bulk load indexes: row order %.1f s, keyword postings %.1f s, HNSW %.1f s,"
+                " statistics %.1f s",
+                ordered - began,
+                postings - ordered,
                 hnsw - postings,
                 time.perf_counter() - hnsw,
             )
@@ -788,7 +823,7 @@ class PostgresStore:
         literal = _vector(vector)
         dims = len(vector)
         with self._tx() as conn:
-            indexed = handle == DEFAULT_EMBEDDING and dims == 384
+            indexed = handle == DEFAULT_EMBEDDING and dims == HNSW_DIMENSION
             if indexed and not _narrow(filters) and self._over_exact_scan(conn, where, params):
                 ef_search = min(
                     max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX
@@ -913,6 +948,21 @@ class PostgresStore:
 
 
 # ---------------------------------------------------------------------- mapping and SQL bits
+
+
+def _cluster_by_neighbourhood(
+    conn: psycopg.Connection[Any], backlog_ids: list[str], backlog: list[int]
+) -> None:
+    """Rewrite the passages in neighbourhood order (row_order.py), for the HNSW build to read
+    them so. CLUSTER holds searches off while it runs: ~4 s per 100,000 passages."""
+    conn.execute(
+        "UPDATE passages p SET neighbourhood = b.label"
+        " FROM unnest(%s::text[], %s::smallint[]) b (id, label) WHERE p.id = b.id",
+        (backlog_ids, backlog),
+    )
+    conn.execute("CREATE INDEX passages_neighbourhood ON passages (neighbourhood)")
+    conn.execute("CLUSTER passages USING passages_neighbourhood")
+    conn.execute("DROP INDEX passages_neighbourhood")
 
 
 def _safe(url: str) -> str:

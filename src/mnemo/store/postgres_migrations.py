@@ -24,9 +24,10 @@ INDEXED_HANDLE = "'" + DEFAULT_EMBEDDING.replace("'", "''") + "'"
 # m 16: at 1,000,000 clustered passages m 12 built in 409 against 457 s, but its recall@10 at
 # ef_search 400 varied from build to build of the same rows (0.92 to 0.99; m 16: 0.992-0.993).
 HNSW_INDEX_NAME = "passages_minilm_hnsw"
+HNSW_DIMENSION = 384
 HNSW_INDEX = (
     f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX_NAME} ON passages"
-    " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
+    f" USING hnsw ((embedding::vector({HNSW_DIMENSION})) vector_cosine_ops)"
     " WITH (m = 16, ef_construction = 128)"
     f" WHERE embedding_handle = {INDEXED_HANDLE}"
 )
@@ -285,3 +286,11 @@ def m006_recent_passage_terms(conn: Any) -> None:
 def m007_hnsw_m16(conn: Any) -> None:
     """The HNSW index with m 16 again (HNSW_INDEX): m 12's recall varied between builds."""
     _rebuild_hnsw_if_empty(conn)
+
+
+@migration
+def m008_passage_neighbourhood(conn: Any) -> None:
+    """Which of a bulk load's k-means centres a passage's embedding is nearest (store/
+    row_order.py): the load clusters the table by it so that the HNSW index builds from rows
+    grouped by neighbourhood. Set by bulk loads only; it means nothing afterwards."""
+    conn.execute("ALTER TABLE passages ADD COLUMN IF NOT EXISTS neighbourhood smallint")
