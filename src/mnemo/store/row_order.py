@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 CENTRES = 256
 SAMPLE = 10_000  # the load's first rows: centres come from them; smaller loads stay as loaded
@@ -33,6 +34,7 @@ class Neighbourhoods:
         self.count = centres
         self.seed = seed
         self.centres: np.ndarray | None = None
+        self._blas = ThreadpoolController()
         self._waiting_ids: list[str] = []
         self._waiting: list[np.ndarray] = []
 
@@ -42,6 +44,12 @@ class Neighbourhoods:
 
     def assign(self, ids: Sequence[str], vectors: np.ndarray) -> list[int | None]:
         """Each row's neighbourhood, or None while the centres are still being sampled."""
+        # One BLAS thread: OpenBLAS's idle threads spin, and took the CPU the database needed
+        # for the load's COPY (10 s of CPU per 100,000 rows on two cores).
+        with self._blas.limit(limits=1, user_api="blas"):
+            return self._assign(ids, vectors)
+
+    def _assign(self, ids: Sequence[str], vectors: np.ndarray) -> list[int | None]:
         if self.centres is not None:
             return self._nearest(vectors).tolist()
         self._waiting_ids.extend(ids)
@@ -56,7 +64,8 @@ class Neighbourhoods:
         if self.centres is None or not self._waiting_ids:
             return [], []
         ids = self._waiting_ids
-        labels = self._nearest(np.concatenate(self._waiting)).tolist()
+        with self._blas.limit(limits=1, user_api="blas"):
+            labels = self._nearest(np.concatenate(self._waiting)).tolist()
         self._waiting_ids, self._waiting = [], []
         return ids, labels
 
