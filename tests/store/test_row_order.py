@@ -47,9 +47,12 @@ def test_rows_wait_for_the_sample_then_are_labelled_as_they_come() -> None:
     later = order.assign(ids[120:], vectors[120:])
     waiting_ids, waiting = order.backlog()
     assert waiting_ids == ids[:120]
-    labels = np.array(waiting + later)
-    for cluster in range(4):  # one label per cluster, whether backlogged or not
-        assert len(set(labels[truth == cluster].tolist())) == 1
+    keys = np.array(waiting + later)
+    backbone = keys < 0
+    assert 10 < backbone.sum() < 80  # about a tenth, in random order
+    assert len(set(keys[backbone].tolist())) == backbone.sum()
+    for cluster in range(4):  # one key per cluster, whether backlogged or not
+        assert len(set(keys[(truth == cluster) & ~backbone].tolist())) == 1
     assert order.backlog() == ([], [])  # handed over once
 
 
@@ -62,13 +65,18 @@ def test_a_load_smaller_than_the_sample_is_left_as_it_came() -> None:
         Neighbourhoods(sample=10, centres=20)
 
 
-def _physical_runs(url: str, ids: list[str], truth: np.ndarray) -> int:
-    """How many runs of one cluster the table holds, reading it in heap order."""
+def _physical_runs(url: str, ids: list[str], truth: np.ndarray) -> tuple[int, int]:
+    """Reading the table in heap order: how many rows of the backbone (negative keys) lead,
+    and how many runs of one cluster the rows after them hold."""
     cluster_of = dict(zip(ids, truth.tolist(), strict=True))
     with psycopg.connect(url) as conn:
-        in_heap = [r[0] for r in conn.execute("SELECT id FROM passages ORDER BY ctid")]
-    clusters = [cluster_of[i] for i in in_heap if i in cluster_of]
-    return 1 + sum(a != b for a, b in itertools.pairwise(clusters))
+        in_heap = conn.execute(
+            "SELECT id, coalesce(neighbourhood, 0) < 0 FROM passages ORDER BY ctid"
+        ).fetchall()
+    in_heap = [(i, first) for i, first in in_heap if i in cluster_of]
+    leading = next((n for n, (_, first) in enumerate(in_heap) if not first), len(in_heap))
+    clusters = [cluster_of[i] for i, _ in in_heap[leading:]]
+    return leading, 1 + sum(a != b for a, b in itertools.pairwise(clusters))
 
 
 def test_a_bulk_load_leaves_passages_grouped_by_neighbourhood(postgres_url: str) -> None:
@@ -98,12 +106,15 @@ def test_a_bulk_load_leaves_passages_grouped_by_neighbourhood(postgres_url: str)
             store.insert_passages(passages[start : start + 50], vectors[start : start + 50])
         store.insert_passages(unindexed, np.ones((20, 8), dtype=np.float32))
         ids = [p.id for p in passages]
-        assert _physical_runs(url, ids, truth) > 100  # shuffled as it arrived
+        assert _physical_runs(url, ids, truth)[1] > 100  # shuffled as it arrived
+    backbone, runs = _physical_runs(url, ids, truth)
+    assert 20 < backbone < 120  # a tenth of the rows go first
     # 10 centres (200 rows sampled) for 6 clusters: a cluster may span two neighbourhoods
-    assert _physical_runs(url, ids, truth) <= 10
+    assert runs <= 10
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         labelled = conn.execute(
-            "SELECT embedding_handle, count(*) AS n, count(neighbourhood) AS labelled"
+            "SELECT embedding_handle, count(*) AS n, count(neighbourhood) AS labelled,"
+            " count(*) FILTER (WHERE neighbourhood < 0) AS backbone"
             " FROM passages GROUP BY 1 ORDER BY 1"
         ).fetchall()
         assert postgres_postings.intact(conn)
@@ -112,8 +123,8 @@ def test_a_bulk_load_leaves_passages_grouped_by_neighbourhood(postgres_url: str)
             " AND indisclustered"
         ).fetchone()["n"]
     assert labelled == [
-        {"embedding_handle": DEFAULT_EMBEDDING, "n": 600, "labelled": 600},  # backlog too
-        {"embedding_handle": "x/y", "n": 20, "labelled": 0},
+        {"embedding_handle": DEFAULT_EMBEDDING, "n": 600, "labelled": 600, "backbone": backbone},
+        {"embedding_handle": "x/y", "n": 20, "labelled": 0, "backbone": 0},
     ]
     assert clustered_on == 0  # the ordering index is gone
     kept = store.get_passages([passages[123].id])

@@ -522,7 +522,7 @@ class PostgresStore:
                         vector_oid,
                         "timestamptz",
                         "timestamptz",
-                        "int2",
+                        "int4",
                     ]
                 )
                 for p, v, n in zip(passages, vectors, neighbourhoods, strict=True):
@@ -957,7 +957,7 @@ def _cluster_by_neighbourhood(
     them so. CLUSTER holds searches off while it runs: ~4 s per 100,000 passages."""
     conn.execute(
         "UPDATE passages p SET neighbourhood = b.label"
-        " FROM unnest(%s::text[], %s::smallint[]) b (id, label) WHERE p.id = b.id",
+        " FROM unnest(%s::text[], %s::integer[]) b (id, label) WHERE p.id = b.id",
         (backlog_ids, backlog),
     )
     conn.execute("CREATE INDEX passages_neighbourhood ON passages (neighbourhood)")

@@ -290,7 +290,8 @@ def m007_hnsw_m16(conn: Any) -> None:
 
 @migration
 def m008_passage_neighbourhood(conn: Any) -> None:
-    """Which of a bulk load's k-means centres a passage's embedding is nearest (store/
-    row_order.py): the load clusters the table by it so that the HNSW index builds from rows
-    grouped by neighbourhood. Set by bulk loads only; it means nothing afterwards."""
-    conn.execute("ALTER TABLE passages ADD COLUMN IF NOT EXISTS neighbourhood smallint")
+    """A bulk load's sort key for a passage (store/row_order.py): which k-means centre its
+    embedding is nearest, or a random negative number for the rows that go first. The load
+    clusters the table by it so that the HNSW index builds from rows grouped by neighbourhood.
+    Set by bulk loads only; it means nothing afterwards."""
+    conn.execute("ALTER TABLE passages ADD COLUMN IF NOT EXISTS neighbourhood integer")
