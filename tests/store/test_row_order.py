@@ -49,7 +49,7 @@ def test_rows_wait_for_the_sample_then_are_labelled_as_they_come() -> None:
     assert waiting_ids == ids[:120]
     keys = np.array(waiting + later)
     backbone = keys < 0
-    assert 10 < backbone.sum() < 80  # about a tenth, in random order
+    assert 0 < backbone.sum() < 30  # about 2 %, in random order
     assert len(set(keys[backbone].tolist())) == backbone.sum()
     for cluster in range(4):  # one key per cluster, whether backlogged or not
         assert len(set(keys[(truth == cluster) & ~backbone].tolist())) == 1
@@ -108,7 +108,7 @@ def test_a_bulk_load_leaves_passages_grouped_by_neighbourhood(postgres_url: str)
         ids = [p.id for p in passages]
         assert _physical_runs(url, ids, truth)[1] > 100  # shuffled as it arrived
     backbone, runs = _physical_runs(url, ids, truth)
-    assert 20 < backbone < 120  # a tenth of the rows go first
+    assert 2 <= backbone <= 40  # about 2 % of the rows go first
     # 10 centres (200 rows sampled) for 6 clusters: a cluster may span two neighbourhoods
     assert runs <= 10
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
