@@ -545,7 +545,7 @@ class PostgresStore:
     def _neighbourhoods_of(
         self, passages: Sequence[Passage], vectors: np.ndarray
     ) -> list[int | None]:
-        """During a bulk load, the neighbourhood of each passage the HNSW index will hold."""
+        """During a bulk load, the sort key (row_order.py) of each passage the HNSW index holds."""
         labels: list[int | None] = [None] * len(passages)
         if self._row_order is None:
             return labels
