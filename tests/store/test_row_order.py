@@ -65,6 +65,14 @@ def test_a_load_smaller_than_the_sample_is_left_as_it_came() -> None:
         Neighbourhoods(sample=10, centres=20)
 
 
+def _indexed(agent_id: str, texts: list[str]) -> list[Passage]:
+    """Passages of the default (HNSW-indexed) embedder."""
+    return [
+        Passage(id=new_id("passage"), agent_id=agent_id, text=t, embedding_handle=DEFAULT_EMBEDDING)
+        for t in texts
+    ]
+
+
 def _physical_runs(url: str, ids: list[str], truth: np.ndarray) -> tuple[int, int]:
     """Reading the table in heap order: how many rows of the backbone (negative keys) lead,
     and how many runs of one cluster the rows after them hold."""
@@ -87,15 +95,7 @@ def test_a_bulk_load_leaves_passages_grouped_by_neighbourhood(postgres_url: str)
     other = Agent(id=new_id("agent"), name="other-embedder", embedding="x/y")
     for a in (agent, other):
         store.create_agent(a, [], [])
-    passages = [
-        Passage(
-            id=new_id("passage"),
-            agent_id=agent.id,
-            text=f"cluster {c} row {i}",
-            embedding_handle=DEFAULT_EMBEDDING,
-        )
-        for i, c in enumerate(truth.tolist())
-    ]
+    passages = _indexed(agent.id, [f"cluster {c} row {i}" for i, c in enumerate(truth.tolist())])
     unindexed = [
         Passage(id=new_id("passage"), agent_id=other.id, text=f"other {i}", embedding_handle="x/y")
         for i in range(20)
@@ -142,15 +142,7 @@ def test_a_bulk_load_below_the_sample_keeps_its_order(postgres_url: str) -> None
     vectors, truth = _clustered(6, 50)
     agent = Agent(id=new_id("agent"), name="small", embedding=DEFAULT_EMBEDDING)
     store.create_agent(agent, [], [])
-    passages = [
-        Passage(
-            id=new_id("passage"),
-            agent_id=agent.id,
-            text=f"r{i}",
-            embedding_handle=DEFAULT_EMBEDDING,
-        )
-        for i in range(len(truth))
-    ]
+    passages = _indexed(agent.id, [f"r{i}" for i in range(len(truth))])
     with store.bulk_load():
         store.insert_passages(passages, vectors)
     ids = [p.id for p in passages]
