@@ -546,19 +546,17 @@ class PostgresStore:
         self, passages: Sequence[Passage], vectors: np.ndarray
     ) -> list[int | None]:
         """During a bulk load, the sort key (row_order.py) of each passage the HNSW index holds."""
-        labels: list[int | None] = [None] * len(passages)
+        keys: list[int | None] = [None] * len(passages)
         if self._row_order is None:
-            return labels
+            return keys
         indexed = [
-            i
-            for i, p in enumerate(passages)
-            if p.embedding_handle == DEFAULT_EMBEDDING and len(vectors[i]) == HNSW_DIMENSION
+            i for i, p in enumerate(passages) if _in_hnsw(p.embedding_handle, len(vectors[i]))
         ]
         if indexed:
             assigned = self._row_order.assign([passages[i].id for i in indexed], vectors[indexed])
-            for i, label in zip(indexed, assigned, strict=True):
-                labels[i] = label
-        return labels
+            for i, key in zip(indexed, assigned, strict=True):
+                keys[i] = key
+        return keys
 
     def _vector_oid(self, conn: psycopg.Connection[Any]) -> int:
         """pgvector's type oid, with a binary dumper for numpy arrays on this connection."""
@@ -823,7 +821,7 @@ class PostgresStore:
         literal = _vector(vector)
         dims = len(vector)
         with self._tx() as conn:
-            indexed = handle == DEFAULT_EMBEDDING and dims == HNSW_DIMENSION
+            indexed = _in_hnsw(handle, dims)
             if indexed and not _narrow(filters) and self._over_exact_scan(conn, where, params):
                 ef_search = min(
                     max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX
@@ -948,6 +946,11 @@ class PostgresStore:
 
 
 # ---------------------------------------------------------------------- mapping and SQL bits
+
+
+def _in_hnsw(handle: str, dimensions: int) -> bool:
+    """Whether the HNSW index (partial on the default embedder) holds such embeddings."""
+    return handle == DEFAULT_EMBEDDING and dimensions == HNSW_DIMENSION
 
 
 def _cluster_by_neighbourhood(

@@ -56,16 +56,13 @@ class Neighbourhoods:
         # One BLAS thread: OpenBLAS's idle threads spin, and took the CPU the database needed
         # for the load's COPY (10 s of CPU per 100,000 rows on two cores).
         with self._blas.limit(limits=1, user_api="blas"):
-            return self._assign(ids, vectors)
-
-    def _assign(self, ids: Sequence[str], vectors: np.ndarray) -> list[int | None]:
-        if self.centres is not None:
-            return self._keys(vectors)
-        self._waiting_ids.extend(ids)
-        self._waiting.append(np.asarray(vectors, dtype=np.float32))
-        if len(self._waiting_ids) >= self.sample:
-            self.centres = kmeans(np.concatenate(self._waiting), self.count, self.seed)
-        return [None] * len(ids)
+            if self.centres is not None:
+                return self._keys(vectors)
+            self._waiting_ids.extend(ids)
+            self._waiting.append(np.asarray(vectors, dtype=np.float32))
+            if len(self._waiting_ids) >= self.sample:
+                self.centres = kmeans(np.concatenate(self._waiting), self.count, self.seed)
+            return [None] * len(ids)
 
     def backlog(self) -> tuple[list[str], list[int]]:
         """The ids that went in without a key, with their keys: empty if the load stayed below
