@@ -60,6 +60,8 @@ def migrate_command(args: argparse.Namespace) -> int:
     )
     store = open_store(settings)
     applied = store.migrate()
+    if args.repair:
+        applied += store.repair_indexes()
     store.close()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
@@ -179,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--database-url")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="also build the search indexes an interrupted bulk load (migrate-data, import) "
+        "left missing, while servers keep running; minutes per million passages",
+    )
     p.set_defaults(handler=migrate_command)
 
     p = commands.add_parser(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -346,6 +349,104 @@ def test_a_bulk_load_that_died_is_repaired_at_the_next_start(postgres_url: str) 
     mine = PassageFilter(agent_ids=[passages[0].agent_id])
     assert [pid for pid, _ in restarted.lexical_search("suspended", mine, 5)] == [passages[0].id]
     restarted.close()
+
+
+# A bulk load (as migrate-data and import run it) killed in the middle: the process exits
+# without leaving the bulk_load block, so nothing of its ending runs.
+_DIES_LOADING = """
+import os, sys
+import numpy as np
+from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.models import Agent, Passage
+from mnemo.store.postgres import PostgresStore
+store = PostgresStore(sys.argv[1])
+agent = Agent(id=sys.argv[2], name=sys.argv[2][-12:], embedding=DEFAULT_EMBEDDING)
+if store.get_agent(agent.id) is None:
+    store.create_agent(agent, [], [])
+rng = np.random.default_rng(int(sys.argv[3]))
+with store.bulk_load() as deferred:
+    assert deferred
+    for batch in range(3):
+        vectors = rng.standard_normal((100, 384)).astype(np.float32)
+        passages = [
+            Passage(id=f"passage-{sys.argv[3]}-{batch}-{i}", agent_id=agent.id,
+                    text=f"row {i} about terraform", embedding_handle=DEFAULT_EMBEDDING)
+            for i in range(100)
+        ]
+        store.insert_passages(passages, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    os._exit(3)
+"""
+
+
+def _die_loading(url: str, agent_id: str, run: int) -> None:
+    died = subprocess.run(
+        [sys.executable, "-c", _DIES_LOADING, url, agent_id, str(run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert died.returncode == 3, died.stderr
+
+
+def _hnsw_valid(url: str) -> bool:
+    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+        return postgres_migrations.hnsw_index_valid(conn)
+
+
+def test_a_bulk_load_killed_before_its_hnsw_index_is_finished_by_running_again(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = fresh_database(postgres_url)
+    agent_id = new_id("agent")
+    _die_loading(url, agent_id, 1)
+    assert not _hnsw_valid(url)  # dropped for the load, never built
+    with caplog.at_level(logging.WARNING, logger="mnemo.store.postgres"):
+        store = PostgresStore(url, exact_scan_max_rows=0)  # always the HNSW path when indexed
+    assert "the HNSW index is missing" in caplog.text
+    assert _postings(url) == _expected_postings(url) != set()  # repaired at start
+    resumed = _default_embedder_passages(store, 50)
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((50, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with store.bulk_load() as deferred:
+        assert deferred  # the load is finished as a bulk load, not row by row
+        store.insert_passages(resumed, vectors)
+    assert _hnsw_valid(url)
+    assert _postings(url) == _expected_postings(url)
+    assert store.count_passages() == 350
+    hits = store.vector_search(vectors[7], DEFAULT_EMBEDDING, PassageFilter(), 5)
+    assert hits[0][0] == resumed[7].id
+    killed_run = PassageFilter(agent_ids=[agent_id])
+    assert len(store.lexical_search("terraform", killed_run, 400)) == 300
+    store.close()
+
+
+def test_mnemo_migrate_builds_the_hnsw_index_a_killed_load_left_missing(
+    postgres_url: str,
+) -> None:
+    url = fresh_database(postgres_url)
+    _die_loading(url, new_id("agent"), 1)
+    migrate = [sys.executable, "-m", "mnemo", "migrate", "--database-url", url]
+    plain = subprocess.run(migrate, capture_output=True, text=True, timeout=120)
+    assert "rebuilt keyword postings" in plain.stdout
+    assert "mnemo migrate --repair" in plain.stderr  # the warning says what to do
+    assert not _hnsw_valid(url)  # a migration job never starts a build of minutes
+    migrate.append("--repair")
+    built = subprocess.run(migrate, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    assert "built the HNSW index" in built.stdout
+    assert _hnsw_valid(url)
+    again = subprocess.run(migrate, capture_output=True, text=True, timeout=120)
+    assert again.stdout.strip() == "database is up to date"
+    with psycopg.connect(url) as conn:  # what the index holds: the killed load's 300 rows
+        conn.execute("SET enable_seqscan = off")
+        plan = conn.execute(
+            "EXPLAIN SELECT id FROM passages"
+            f" WHERE embedding_handle = {postgres_migrations.INDEXED_HANDLE}"
+            " ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 3",
+            ("[" + ",".join(["0.05"] * 384) + "]",),
+        ).fetchall()
+    assert postgres_migrations.HNSW_INDEX_NAME in str(plan)
 
 
 def _bm25(texts: list[str], query: list[str]) -> list[float]:

@@ -150,7 +150,36 @@ class PostgresStore:
                 conn.commit()
                 postgres_postings.rebuild(conn)
                 applied.append("rebuilt keyword postings")
+            if self._unindexed(conn):
+                log.warning(
+                    "the HNSW index is missing (a bulk load stopped before building it): vector"
+                    " search scans every passage until `mnemo migrate --repair` builds it, or the"
+                    " same migrate-data or import runs again"
+                )
             return applied
+
+    def repair_indexes(self) -> list[str]:
+        """Build the HNSW index a bulk load died without, while replicas go on reading and
+        writing (CREATE INDEX CONCURRENTLY: minutes per million passages)."""
+        with psycopg.connect(self.url, row_factory=dict_row, autocommit=True) as conn:
+            if not self._unindexed(conn):
+                return []
+            began = time.perf_counter()
+            conn.execute("SET statement_timeout = 0")
+            conn.execute(
+                "SELECT set_config('maintenance_work_mem', %s, false)", (self.index_build_memory,)
+            )
+            # What a failed concurrent build leaves behind, invalid, before building anew.
+            conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
+            conn.execute(postgres_migrations.HNSW_INDEX_CONCURRENTLY)
+            conn.execute("ANALYZE passages")
+        return [f"built the HNSW index ({time.perf_counter() - began:.1f} s)"]
+
+    @staticmethod
+    def _unindexed(conn: psycopg.Connection[Any]) -> bool:
+        """Passages without a usable HNSW index: what a bulk load leaves if it dies early."""
+        populated = conn.execute("SELECT EXISTS (SELECT 1 FROM passages) AS any").fetchone()
+        return bool(populated["any"]) and not postgres_migrations.hnsw_index_valid(conn)
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
@@ -572,23 +601,26 @@ class PostgresStore:
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
         """For loading into an empty database (migrate-data, import): the HNSW index and the
-        keyword postings are built once at the end instead of row by row. A database that
-        already holds passages keeps both, since other replicas may be searching it."""
+        keyword postings are built once at the end instead of row by row. So is a load into
+        a database an earlier bulk load died in before its HNSW index was built: running the
+        same command again finishes the job. Any other database keeps both indexes, since
+        other replicas may be searching it."""
         with self._conn() as conn, conn.transaction():
             empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passages) AS empty").fetchone()[
                 "empty"
             ]
-            if empty:
+            bulk = empty or self._unindexed(conn)
+            if bulk:
                 conn.execute(f"DROP INDEX IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
                 postgres_postings.suspend(conn)
-        self._loading = empty
-        if empty and self.load_order_sample:
+        self._loading = bulk
+        if bulk and self.load_order_sample:
             self._row_order = Neighbourhoods(self.load_order_sample)
         try:
-            yield empty
+            yield bulk
         finally:
             order, self._row_order = self._row_order, None
-            if empty:
+            if bulk:
                 try:
                     self._build_indexes(order)
                 finally:

@@ -31,6 +31,19 @@ HNSW_INDEX = (
     " WITH (m = 16, ef_construction = 128)"
     f" WHERE embedding_handle = {INDEXED_HANDLE}"
 )
+# The same index built without blocking writers, for a database that is in use.
+HNSW_INDEX_CONCURRENTLY = HNSW_INDEX.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
+
+
+def hnsw_index_valid(conn: Any) -> bool:
+    """Whether the HNSW index exists and is usable. A bulk load that died before building it
+    leaves none; a CREATE INDEX CONCURRENTLY that failed leaves an invalid one."""
+    row = conn.execute(
+        "SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)),"
+        " false) AS valid",
+        (HNSW_INDEX_NAME,),
+    ).fetchone()
+    return bool(row["valid"])
 
 
 def migration(fn: Migration) -> Migration:

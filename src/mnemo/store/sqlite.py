@@ -57,6 +57,10 @@ class SQLiteStore:
         with self._write_lock:
             return sqlite_migrations.apply(self._writer)
 
+    def repair_indexes(self) -> list[str]:
+        """Nothing to repair: SQLite's indexes are written with every row."""
+        return []
+
     # ------------------------------------------------------------------ connections
 
     def _connect(self) -> sqlite3.Connection:
