@@ -354,7 +354,7 @@ def test_a_bulk_load_that_died_is_repaired_at_the_next_start(postgres_url: str) 
 # A bulk load (as migrate-data and import run it) killed in the middle: the process exits
 # without leaving the bulk_load block, so nothing of its ending runs.
 _DIES_LOADING = """
-import os, sys
+import os, sys, time
 import numpy as np
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.models import Agent, Passage
@@ -374,6 +374,8 @@ with store.bulk_load() as deferred:
             for i in range(100)
         ]
         store.insert_passages(passages, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    while store.count_passages(agent.id) < 300:  # the writers have them all in
+        time.sleep(0.05)
     os._exit(3)
 """
 
@@ -447,6 +449,30 @@ def test_mnemo_migrate_builds_the_hnsw_index_a_killed_load_left_missing(
             ("[" + ",".join(["0.05"] * 384) + "]",),
         ).fetchall()
     assert postgres_migrations.HNSW_INDEX_NAME in str(plan)
+
+
+def test_a_batch_that_fails_in_a_bulk_load_is_raised_after_the_indexes_are_built(
+    postgres_url: str,
+) -> None:
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url)
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((40, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    good = _default_embedder_passages(store, 30)
+    orphan = dataclasses.replace(good[0], id=new_id("passage"), agent_id="agent-nobody")
+    later = _default_embedder_passages(store, 9)
+    refused = pytest.raises(psycopg.errors.ForeignKeyViolation, match="agent-nobody")
+    with refused, store.bulk_load():
+        store.insert_passages(good, vectors[:30])
+        store.insert_passages([orphan], vectors[30:31])  # written in the background
+        for i, passage in enumerate(later):  # fails here once a writer has met it
+            store.insert_passages([passage], vectors[31 + i : 32 + i])
+    written = store.count_passages()
+    assert 30 <= written < 40  # the good batch is in, the orphan is not
+    assert _hnsw_valid(url)  # the load still ended with its indexes
+    assert _postings(url) == _expected_postings(url)
+    store.close()
 
 
 def _bm25(texts: list[str], query: list[str]) -> list[float]:

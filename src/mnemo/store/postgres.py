@@ -34,7 +34,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
-from mnemo.store import bm25, postgres_migrations, postgres_postings, row_order
+from mnemo.store import bm25, bulk_writer, postgres_migrations, postgres_postings, row_order
 from mnemo.store.base import (
     AgentFilter,
     BlockFilter,
@@ -43,6 +43,7 @@ from mnemo.store.base import (
     Page,
     PassageFilter,
 )
+from mnemo.store.bulk_writer import BulkWriter
 from mnemo.store.postgres_migrations import HNSW_DIMENSION
 from mnemo.store.row_order import Neighbourhoods
 from mnemo.text import query_terms
@@ -59,6 +60,8 @@ INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size is reused for auto_ef_s
 EF_SEARCH_MAX = 1000  # pgvector's limit
 K = TypeVar("K")
 V = TypeVar("V")
+# What one COPY writes: passages, their embeddings, their bulk-load sort keys (row_order.py).
+PassageBatch = tuple[Sequence[Passage], np.ndarray, list[int | None]]
 # What a Passage is read from: not the embedding (1.5 KB as text) nor the tsvector.
 PASSAGE_COLUMNS = (
     "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
@@ -118,6 +121,7 @@ class PostgresStore:
         self._closed = threading.Event()
         self._loading = False
         self._row_order: Neighbourhoods | None = None  # set during a bulk load
+        self._bulk_writer: BulkWriter[PassageBatch] | None = None  # likewise
         self._compactor: threading.Thread | None = None
         self.pool = ConnectionPool(
             url,
@@ -526,13 +530,24 @@ class PostgresStore:
     # ------------------------------------------------------------------ passages
 
     def insert_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        """During a bulk load, returns once a writer has the batch, which must not change
+        after (the load's end waits for every batch and raises the first failure); otherwise
+        once the rows are committed."""
         if not passages:
             return
+        batch = (passages, vectors, self._neighbourhoods_of(passages, vectors))
+        if self._bulk_writer is not None:
+            self._bulk_writer.put(batch)
+        else:
+            self._copy_passages(batch)
+        self._passages_written()
+
+    def _copy_passages(self, batch: PassageBatch) -> None:
+        passages, vectors, neighbourhoods = batch
         columns = (
             "id, agent_id, text, tags, metadata, embedding_handle, embedding,"
             " created_at, updated_at, neighbourhood"
         )
-        neighbourhoods = self._neighbourhoods_of(passages, vectors)
         with self._tx() as conn:
             vector_oid = self._vector_oid(conn)
             # Binary COPY: formatting 384 floats as text took ~80% of a bulk load's time.
@@ -569,7 +584,6 @@ class PostgresStore:
                             n,
                         )
                     )
-        self._passages_written()
 
     def _neighbourhoods_of(
         self, passages: Sequence[Passage], vectors: np.ndarray
@@ -614,17 +628,26 @@ class PostgresStore:
                 conn.execute(f"DROP INDEX IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
                 postgres_postings.suspend(conn)
         self._loading = bulk
-        if bulk and self.load_order_sample:
-            self._row_order = Neighbourhoods(self.load_order_sample)
+        if bulk:
+            if self.load_order_sample:
+                self._row_order = Neighbourhoods(self.load_order_sample)
+            # Writers leave the caller one connection of the pool.
+            writers = max(1, min(bulk_writer.WRITERS, self.pool.max_size - 1))
+            self._bulk_writer = BulkWriter(self._copy_passages, writers)
         try:
             yield bulk
         finally:
+            writer, self._bulk_writer = self._bulk_writer, None
             order, self._row_order = self._row_order, None
-            if bulk:
-                try:
-                    self._build_indexes(order)
-                finally:
-                    self._loading = False
+            try:
+                if writer is not None:
+                    writer.close()  # every batch in, or the first failure raised
+            finally:
+                if bulk:
+                    try:
+                        self._build_indexes(order)
+                    finally:
+                        self._loading = False
 
     def _build_indexes(self, order: Neighbourhoods | None) -> None:
         # Its own connection: the session settings of a long build must not go back to the pool.
