@@ -19,7 +19,12 @@ from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, PassageFilter
-from mnemo.store.postgres import PostgresStore, auto_ef_search, indexed_passages
+from mnemo.store.postgres import (
+    PostgresStore,
+    auto_ef_search,
+    hnsw_query,
+    indexed_passages,
+)
 from tests.postgres import fresh_database
 
 
@@ -116,6 +121,46 @@ def test_hnsw_index_moves_to_m16_only_while_empty(postgres_url: str) -> None:
     store.delete_passage(passage.id)
     rerun_m007()
     assert "m='16'" in _hnsw_definition(store)
+    store.close()
+
+
+def _uses_hnsw(url: str, graph: str) -> bool:
+    """Whether PostgreSQL runs the store's HNSW query on `graph` through the index."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        where = [f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}"]
+        literal = "[" + ",".join(["0.05"] * 384) + "]"
+        plan = conn.execute(f"EXPLAIN {hnsw_query(graph, where)}", (literal, literal, 3))
+        return postgres_migrations.HNSW_INDEX_NAME in str(plan.fetchall())
+
+
+def test_a_populated_database_keeps_its_vector_index_and_searches_by_it(
+    postgres_url: str,
+) -> None:
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url, exact_scan_max_rows=0)  # always the HNSW path
+    assert "halfvec_cosine_ops" in _hnsw_definition(store)
+    assert "ef_construction='128'" in _hnsw_definition(store)
+    assert _uses_hnsw(url, "halfvec") and not _uses_hnsw(url, "vector")
+    passages = _default_embedder_passages(store, 40)
+    vectors = np.random.default_rng(5).standard_normal((40, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store.insert_passages(passages, vectors)
+    old_index = postgres_migrations.HNSW_INDEX.replace("halfvec", "vector")
+    with store.pool.connection() as conn:
+        conn.execute("DROP INDEX passages_minilm_hnsw")
+        conn.execute(old_index)  # the index as m001 to m008 made it
+        conn.execute("DELETE FROM _migrations WHERE name = 'm009_hnsw_halfvec'")
+    assert store.migrate() == ["m009_hnsw_halfvec"]
+    assert "vector_cosine_ops" in _hnsw_definition(store)  # a populated database keeps it
+    assert _uses_hnsw(url, "vector")
+    searching = PostgresStore(url, exact_scan_max_rows=0)
+    with searching.pool.connection() as conn:
+        assert searching._hnsw_type(conn) == "vector"
+    hits = searching.vector_search(vectors[11], DEFAULT_EMBEDDING, PassageFilter(), 3)
+    assert hits[0][0] == passages[11].id
+    assert math.isclose(hits[0][1], 1.0, abs_tol=1e-5)  # scored at full precision
+    searching.close()
     store.close()
 
 
@@ -440,15 +485,7 @@ def test_mnemo_migrate_builds_the_hnsw_index_a_killed_load_left_missing(
     assert _hnsw_valid(url)
     again = subprocess.run(migrate, capture_output=True, text=True, timeout=120)
     assert again.stdout.strip() == "database is up to date"
-    with psycopg.connect(url) as conn:  # what the index holds: the killed load's 300 rows
-        conn.execute("SET enable_seqscan = off")
-        plan = conn.execute(
-            "EXPLAIN SELECT id FROM passages"
-            f" WHERE embedding_handle = {postgres_migrations.INDEXED_HANDLE}"
-            " ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 3",
-            ("[" + ",".join(["0.05"] * 384) + "]",),
-        ).fetchall()
-    assert postgres_migrations.HNSW_INDEX_NAME in str(plan)
+    assert _uses_hnsw(url, postgres_migrations.HNSW_TYPE)
 
 
 def test_a_batch_that_fails_in_a_bulk_load_is_raised_after_the_indexes_are_built(

@@ -56,7 +56,7 @@ COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other re
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
 CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
-INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size is reused for auto_ef_search
+INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size (auto_ef_search) and type are reused
 EF_SEARCH_MAX = 1000  # pgvector's limit
 K = TypeVar("K")
 V = TypeVar("V")
@@ -115,6 +115,7 @@ class PostgresStore:
             )
         self.ef_search = ef_search
         self._indexed = Expiring[None, int](INDEXED_SIZE_TTL)  # passages in the HNSW index
+        self._graph_type = Expiring[None, str](INDEXED_SIZE_TTL)  # what the index holds
         self._corpus_sizes = Expiring[tuple[str, ...] | None, int](CORPUS_TTL)
         self._large_scopes = Expiring[tuple[tuple[str, ...], str], bool](CORPUS_TTL)
         self._written = threading.Event()
@@ -867,6 +868,13 @@ class PostgresStore:
             self._indexed.put(None, size)
         return auto_ef_search(size)
 
+    def _hnsw_type(self, conn: psycopg.Connection[Any]) -> str:
+        graph = self._graph_type.get(None)
+        if graph is None:
+            graph = postgres_migrations.hnsw_index_type(conn)
+            self._graph_type.put(None, graph)
+        return graph
+
     def vector_search(
         self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
@@ -890,9 +898,7 @@ class PostgresStore:
                     *where[1:],
                 ]
                 rows = conn.execute(
-                    "SELECT p.id, 1 - ((p.embedding::vector(384)) <=> %s::vector(384)) AS score"
-                    f" FROM passages p WHERE {' AND '.join(indexed_where)}"
-                    " ORDER BY (p.embedding::vector(384)) <=> %s::vector(384) LIMIT %s",
+                    hnsw_query(self._hnsw_type(conn), indexed_where),
                     [literal, *params[1:], literal, limit],
                 ).fetchall()
                 # Fewer than asked for: the scope has shrunk since it was counted.
@@ -1172,6 +1178,18 @@ def _message_where(filters: MessageFilter) -> tuple[list[str], list[Any]]:
         where.append("m.created_at <= %s")
         params.append(filters.end)
     return where, params
+
+
+def hnsw_query(graph: str, where: list[str]) -> str:
+    """The nearest passages by the HNSW index on `graph` (`vector` or `halfvec`: the expression
+    must be the index's for PostgreSQL to use it), scored at full precision. Parameters: the
+    query vector, those of `where`, the query vector again, the limit."""
+    dims = postgres_migrations.HNSW_DIMENSION
+    return (
+        f"SELECT p.id, 1 - ((p.embedding::vector({dims})) <=> %s::vector({dims})) AS score"
+        f" FROM passages p WHERE {' AND '.join(where)}"
+        f" ORDER BY (p.embedding::{graph}({dims})) <=> %s::{graph}({dims}) LIMIT %s"
+    )
 
 
 def indexed_passages(conn: psycopg.Connection[Any]) -> int:
