@@ -43,7 +43,6 @@ from mnemo.store.base import (
     Page,
     PassageFilter,
 )
-from mnemo.store.bulk_writer import BulkWriter
 from mnemo.store.postgres_migrations import HNSW_DIMENSION
 from mnemo.store.row_order import Neighbourhoods
 from mnemo.text import query_terms
@@ -122,7 +121,7 @@ class PostgresStore:
         self._closed = threading.Event()
         self._loading = False
         self._row_order: Neighbourhoods | None = None  # set during a bulk load
-        self._bulk_writer: BulkWriter[PassageBatch] | None = None  # likewise
+        self._bulk_writer: bulk_writer.BulkWriter[PassageBatch] | None = None  # likewise
         self._compactor: threading.Thread | None = None
         self.pool = ConnectionPool(
             url,
@@ -178,6 +177,7 @@ class PostgresStore:
             conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
             conn.execute(postgres_migrations.HNSW_INDEX_CONCURRENTLY)
             conn.execute("ANALYZE passages")
+        self._graph_type.put(None, postgres_migrations.HNSW_TYPE)
         return [f"built the HNSW index ({time.perf_counter() - began:.1f} s)"]
 
     @staticmethod
@@ -634,7 +634,7 @@ class PostgresStore:
                 self._row_order = Neighbourhoods(self.load_order_sample)
             # Writers leave the caller one connection of the pool.
             writers = max(1, min(bulk_writer.WRITERS, self.pool.max_size - 1))
-            self._bulk_writer = BulkWriter(self._copy_passages, writers)
+            self._bulk_writer = bulk_writer.BulkWriter(self._copy_passages, writers)
         try:
             yield bulk
         finally:
@@ -666,6 +666,7 @@ class PostgresStore:
             postings = time.perf_counter()
             conn.execute(postgres_migrations.HNSW_INDEX)
             conn.commit()
+            self._graph_type.put(None, postgres_migrations.HNSW_TYPE)
             hnsw = time.perf_counter()
             # Fresh rows have no planner statistics: without them searches plan sequential
             # scans until autovacuum comes round. The passages' visibility map is left to
