@@ -297,7 +297,7 @@ def test_ef_search_outside_pgvector_range_is_refused(postgres_url: str) -> None:
 def test_auto_ef_search_grows_with_the_index() -> None:
     sizes = [0, 100_000, 250_000, 500_000, 750_000, 1_000_000, 2_000_000, 5_000_000]
     chosen = [auto_ef_search(n) for n in sizes]
-    assert chosen == [100, 100, 100, 200, 300, 400, 800, 1000]
+    assert chosen == [100, 100, 150, 300, 450, 600, 1000, 1000]
 
 
 def test_the_hnsw_index_size_is_read_from_statistics(postgres_url: str) -> None:
