@@ -624,7 +624,7 @@ class PostgresStore:
             empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passages) AS empty").fetchone()[
                 "empty"
             ]
-            bulk = empty or self._unindexed(conn)
+            bulk = empty or not postgres_migrations.hnsw_index_valid(conn)
             if bulk:
                 conn.execute(f"DROP INDEX IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
                 postgres_postings.suspend(conn)
@@ -1185,7 +1185,7 @@ def hnsw_query(graph: str, where: list[str]) -> str:
     """The nearest passages by the HNSW index on `graph` (`vector` or `halfvec`: the expression
     must be the index's for PostgreSQL to use it), scored at full precision. Parameters: the
     query vector, those of `where`, the query vector again, the limit."""
-    dims = postgres_migrations.HNSW_DIMENSION
+    dims = HNSW_DIMENSION
     return (
         f"SELECT p.id, 1 - ((p.embedding::vector({dims})) <=> %s::vector({dims})) AS score"
         f" FROM passages p WHERE {' AND '.join(where)}"
