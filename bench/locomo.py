@@ -4,8 +4,10 @@ One agent per conversation, one passage per dialog turn (`"<speaker>: <text>"`, 
 turn's `dia_id`, dated by its session). Every question of categories 1-4 is asked through
 `GET /v1/agents/{id}/archival-memory/search`; a hit is a result whose tag is one of the question's
 evidence `dia_id`s. Prints recall@5, recall@10 and MRR per category for the lexical, vector and
-default (hybrid) modes, then sweeps the fusion weights offline over the two rankings (the same
-`fuse_ranks` the server uses), so the defaults in config.py can be chosen by measurement.
+default (hybrid) modes, then sweeps the fusion weight offline over the two rankings (the same
+`fuse_scores` the server uses; a keyword candidate outside the vector ranking's top 100 counts a
+cosine of 0 here, where the server computes it), so the defaults in config.py can be chosen by
+measurement.
 
     .venv/bin/python bench/locomo.py                       # ../shared/bench-data/locomo-dev.json
     .venv/bin/python bench/locomo.py --data other.json --url http://127.0.0.1:8283
@@ -16,7 +18,6 @@ The data set is CC BY-NC 4.0 and is never copied into this repository.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import re
 import statistics
@@ -144,31 +145,26 @@ def run(client: httpx.Client, conversations: list[dict[str, Any]]) -> dict[str, 
         results[mode] = summarise(rows)
         print(f"{mode}: {results[mode]['1-4']}", file=sys.stderr)
 
-    from mnemo.service import fuse_ranks
+    from mnemo.service import fuse_scores
 
     sweep = []
-    for lexical_weight, k in itertools.product((0.5, 0.6, 0.7, 0.8, 0.9), (5, 10, 20, 60)):
+    for lexical_weight in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
         rows = []
         for (category, gold, _, _), lexical, vector in zip(
             questions, lexical_runs, vector_runs, strict=True
         ):
             tag_of = {pid: tag for pid, tag, _ in lexical + vector}
-            fused = fuse_ranks(
-                [
-                    (lexical_weight, [(pid, s) for pid, _, s in lexical]),
-                    (1 - lexical_weight, [(pid, s) for pid, _, s in vector]),
-                ],
-                k,
+            fused = fuse_scores(
+                [(pid, s) for pid, _, s in lexical],
+                {pid: s for pid, _, s in vector},
+                lexical_weight,
+                1 - lexical_weight,
             )
             rows.append((category, score([tag_of[pid] for pid, _ in fused], gold)))
         overall = summarise(rows)["1-4"]
         sweep.append(
-            {
-                "lexical_weight": lexical_weight,
-                "vector_weight": round(1 - lexical_weight, 2),
-                "rrf_k": k,
-                **overall,
-            }
+            {"lexical_weight": lexical_weight, "vector_weight": round(1 - lexical_weight, 2)}
+            | overall
         )
     sweep.sort(key=lambda row: (-row["r@10"], -row["mrr"]))
     results["fusion_sweep_top5"] = sweep[:5]

@@ -64,6 +64,29 @@ def migrate_command(args: argparse.Namespace) -> int:
         applied += store.repair_indexes()
     store.close()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return reindex_command(args, only_if_outdated=True)
+
+
+def reindex_command(args: argparse.Namespace, only_if_outdated: bool = False) -> int:
+    from mnemo.config import Settings
+    from mnemo.embed import EmbedderRegistry
+    from mnemo.service import MemoryService
+    from mnemo.store import open_store
+
+    settings = Settings.load(data_dir=args.data_dir, database_url=args.database_url)
+    service = MemoryService(open_store(settings), EmbedderRegistry(settings), settings)
+    try:
+        if only_if_outdated and service.keywords_current():
+            return 0
+        total = service.store.count_passages()
+
+        def progress(done: int) -> None:
+            print(f"\rkeyword index: {done:,}/{total:,} passages", end="", file=sys.stderr)
+
+        done = service.reindex_keywords(progress)
+        print(f"\rkeyword index: {done:,} passages re-analysed", file=sys.stderr)
+    finally:
+        service.store.close()
     return 0
 
 
@@ -172,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url", help="postgresql://… for the team backend (MNEMO_DATABASE_URL)"
     )
     p.set_defaults(handler=serve)
+
+    p = commands.add_parser(
+        "reindex",
+        help="re-analyse every passage for keyword search",
+        description="Rewrite every passage's keyword postings with this version's analyzer "
+        "(mnemo/text.py). Servers do it at start when the analyzer changed; 'mnemo migrate' "
+        "does it for PostgreSQL deployments whose replicas do not migrate.",
+    )
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--database-url")
+    p.set_defaults(handler=reindex_command)
 
     p = commands.add_parser(
         "migrate",

@@ -62,10 +62,10 @@ class Settings:
     openai_embedding_models: str = "text-embedding-3-small"
     embedding_threads: int = 0
     query_cache_size: int = 2048
-    # Hybrid retrieval: weights of the lexical (BM25) and vector ranks, chosen by bench/locomo.py.
-    lexical_weight: float = 0.7
-    vector_weight: float = 0.3
-    rrf_k: int = 60
+    # Hybrid retrieval: a candidate's score is lexical_weight * its BM25 score over the best
+    # candidate's + vector_weight * its cosine to the query (chosen by bench/locomo.py).
+    lexical_weight: float = 0.4
+    vector_weight: float = 0.6
     # A new passage of the same type this similar (cosine) to an existing one is merged into it
     # when the writer asks for de-duplication (`dedupe: true`).
     dedupe_similarity: float = 0.95

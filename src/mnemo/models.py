@@ -83,6 +83,9 @@ class Passage:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # The analysed terms of the passage before it, indexed with it for keyword search (see
+    # MemoryService.with_context); never shown to clients.
+    context: list[str] = field(default_factory=list)
 
 
 MESSAGE_TYPES = (
@@ -115,7 +118,7 @@ class Scored:
 
     passage: Passage
     score: float
-    similarity: float | None = None  # cosine to the query, when the vector ranker saw it
+    similarity: float | None = None  # cosine to the query, when the passage has a vector
 
 
 # Input specs: what callers ask the service to create (ids and times are the service's).

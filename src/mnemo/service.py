@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
+
+import numpy as np
 
 from mnemo import agent_file
 from mnemo.config import Settings
@@ -32,11 +34,15 @@ from mnemo.models import (
 )
 from mnemo.redact import redact, redact_value
 from mnemo.store.base import AgentFilter, BlockFilter, MessageFilter, Page, PassageFilter, Store
+from mnemo.text import ANALYZER_VERSION, analyze
 
 SearchMode = Literal["hybrid", "lexical", "vector"]
 _SEARCH_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mnemo-lexical")
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "lexical", "vector")
 MIN_CANDIDATES = 50  # per ranker, before fusion
+# A passage's context is the agent's passage just before it, if created at most this earlier.
+CONTEXT_WINDOW = timedelta(hours=1)
+MAX_CONTEXT_TERMS = 256
 
 
 class MemoryService:
@@ -303,10 +309,55 @@ class MemoryService:
 
     def add_passages(self, agent_id: str, items: Sequence[NewPassage]) -> list[Passage]:
         agent = self.get_agent(agent_id)
-        passages = [self._new_passage(agent, item) for item in items]
+        passages = self.with_context([self._new_passage(agent, item) for item in items])
         vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
         self.store.insert_passages(passages, vectors)
         return passages
+
+    def with_context(self, passages: list[Passage]) -> list[Passage]:
+        """Give each new passage of one agent its context: the terms of the passage before it
+        (the one before it in the list, or for the first the agent's latest stored one), when
+        that was created at most CONTEXT_WINDOW earlier. A turn of a conversation is found by
+        the words of the turn it answers, a fix by the failure it follows."""
+        if not passages:
+            return passages
+        first = passages[0]
+        stored = self.store.list_passages(
+            PassageFilter(
+                agent_ids=[first.agent_id],
+                start=first.created_at - CONTEXT_WINDOW,
+                end=first.created_at,
+            ),
+            Page(limit=1),
+        )
+        previous = stored[0] if stored else None
+        for passage in passages:
+            passage.context = _context(previous, passage)
+            previous = passage
+        return passages
+
+    def keywords_current(self) -> bool:
+        """Whether the keyword postings follow this version's analyzer (text.py)."""
+        return self.store.analyzer_version() == ANALYZER_VERSION
+
+    def reindex_keywords(self, progress: Callable[[int], None] | None = None) -> int:
+        """Re-analyse every passage, its context included, and rewrite the keyword postings
+        (after an analyzer change). Streams the passages in pages; `progress` gets the number
+        done after each batch. Safe to interrupt: the next run starts over."""
+
+        def batches() -> Iterator[list[Passage]]:
+            previous: dict[str, Passage] = {}
+            done = 0
+            for page in _pages(lambda p: self.store.list_passages(PassageFilter(), p)):
+                for passage in page:
+                    passage.context = _context(previous.get(passage.agent_id), passage)
+                    previous[passage.agent_id] = passage
+                yield page
+                done += len(page)
+                if progress is not None:
+                    progress(done)
+
+        return self.store.reindex_keywords(batches(), ANALYZER_VERSION)
 
     def _new_passage(self, agent: Agent, item: NewPassage) -> Passage:
         text = item.text or ""
@@ -336,7 +387,7 @@ class MemoryService:
         at `dedupe_similarity` or above is merged into it (its `occurrences` counted, its
         `last_seen` moved, the new metadata laid over the old). Returns (passage, merged)."""
         agent = self.get_agent(agent_id)
-        passages = [self._new_passage(agent, item) for item in items]
+        passages = self.with_context([self._new_passage(agent, item) for item in items])
         vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
         results: list[tuple[Passage, bool]] = []
         for passage, vector in zip(passages, vectors, strict=True):
@@ -458,8 +509,9 @@ class MemoryService:
         mode: SearchMode = "hybrid",
         embedding: str | None = None,
     ) -> list[Scored]:
-        """Rank passages that pass `filters` by weighted reciprocal-rank fusion of BM25 and
-        cosine ranks. No relevance threshold: callers that inject context apply their own."""
+        """Rank passages that pass `filters`. Hybrid: the BM25 and the vector candidates, each
+        scored lexical_weight * BM25 / the best BM25 + vector_weight * cosine. No relevance
+        threshold: callers that inject context apply their own."""
         if mode not in SEARCH_MODES:
             raise InvalidInput(f"mode: must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if top_k < 1 or top_k > self.settings.max_top_k:
@@ -477,33 +529,50 @@ class MemoryService:
         mode: SearchMode,
         embedding: str | None,
     ) -> list[Scored]:
-        depth = max(MIN_CANDIDATES, 4 * top_k)
-        rankings: list[tuple[float, list[tuple[str, float]]]] = []
-        similarity: dict[str, float] = {}
         if mode == "lexical":
-            rankings.append(
-                (self.settings.lexical_weight, self.store.lexical_search(query, filters, depth))
-            )
-        else:
-            # In hybrid mode the keyword query runs in the database while this thread embeds
-            # the query and searches vectors: the two sides overlap instead of adding up.
-            lexical = (
-                _SEARCH_THREADS.submit(self.store.lexical_search, query, filters, depth)
-                if mode == "hybrid"
-                else None
-            )
-            handle = embedding or self.embedders.default_handle
-            vector = self.embedders.embed_query(handle, query)
-            ranked = self.store.vector_search(vector, handle, filters, depth)
-            similarity = dict(ranked)
-            if lexical is not None:
-                rankings.append((self.settings.lexical_weight, lexical.result()))
-            rankings.append((self.settings.vector_weight, ranked))
-        fused = fuse_ranks(rankings, self.settings.rrf_k)[:top_k]
-        by_id = {p.id: p for p in self.store.get_passages([pid for pid, _ in fused])}
-        return [
-            Scored(by_id[pid], score, similarity.get(pid)) for pid, score in fused if pid in by_id
-        ]
+            ranked = self.store.lexical_search(query, filters, top_k)
+            return self._scored(ranked, {})
+        depth = max(MIN_CANDIDATES, 4 * top_k)
+        # In hybrid mode the keyword query runs in the database while this thread embeds
+        # the query and searches vectors: the two sides overlap instead of adding up.
+        lexical = (
+            _SEARCH_THREADS.submit(self.store.lexical_search, query, filters, depth)
+            if mode == "hybrid"
+            else None
+        )
+        handle = embedding or self.embedders.default_handle
+        vector = self.embedders.embed_query(handle, query)
+        nearest = self.store.vector_search(vector, handle, filters, depth)
+        similarity = dict(nearest)
+        if lexical is None:
+            return self._scored(nearest[:top_k], similarity)
+        keyword = lexical.result()
+        unseen = [pid for pid, _ in keyword if pid not in similarity]
+        for pid, stored in self.store.passage_vectors(unseen).items():
+            if len(stored) == len(vector):
+                similarity[pid] = float(np.dot(stored, vector))
+        fused = fuse_scores(
+            keyword, similarity, self.settings.lexical_weight, self.settings.vector_weight
+        )
+        return self._scored(fused[:top_k], similarity, handle)
+
+    def _scored(
+        self,
+        ranked: list[tuple[str, float]],
+        similarity: dict[str, float],
+        handle: str | None = None,
+    ) -> list[Scored]:
+        by_id = {p.id: p for p in self.store.get_passages([pid for pid, _ in ranked])}
+        hits = []
+        for pid, score in ranked:
+            passage = by_id.get(pid)
+            if passage is None:
+                continue
+            cosine = similarity.get(pid)
+            if handle is not None and passage.embedding_handle != handle:
+                cosine = None  # a vector of another model says nothing about this query
+            hits.append(Scored(passage, score, cosine))
+        return hits
 
     # ------------------------------------------------------------------ messages (recall)
 
@@ -631,15 +700,21 @@ class MemoryService:
         return page
 
 
-def fuse_ranks(
-    rankings: Iterable[tuple[float, list[tuple[str, float]]]], k: int
+def fuse_scores(
+    keyword: list[tuple[str, float]],
+    similarity: dict[str, float],
+    lexical_weight: float,
+    vector_weight: float,
 ) -> list[tuple[str, float]]:
-    """Weighted reciprocal-rank fusion: sum of weight / (k + rank) over the rankers."""
-    scores: dict[str, float] = {}
-    for weight, ranked in rankings:
-        for rank, (item_id, _score) in enumerate(ranked, start=1):
-            scores[item_id] = scores.get(item_id, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda item: -item[1])
+    """Every candidate of either ranker, scored lexical_weight * BM25 / the best BM25 +
+    vector_weight * cosine (a missing side counts 0), best first, ties to the smaller id."""
+    best = max((score for _, score in keyword), default=0.0)
+    lexical = {pid: score / best for pid, score in keyword} if best > 0 else {}
+    scores = {
+        pid: lexical_weight * lexical.get(pid, 0.0) + vector_weight * similarity.get(pid, 0.0)
+        for pid in {*lexical, *similarity}
+    }
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _check_name(name: str) -> str:
@@ -679,11 +754,26 @@ def _page_in_memory(items: list[Any], page: Page, what: str) -> list[Any]:
 
 def _drain(fetch: Any, batch: int = 500) -> list[Any]:
     """Every item of a paged store listing, oldest first."""
-    items: list[Any] = []
+    return [item for page in _pages(fetch, batch) for item in page]
+
+
+def _pages(fetch: Any, batch: int = 500) -> Iterator[list[Any]]:
+    """The pages of a store listing, oldest first."""
     after = None
     while True:
         page = fetch(Page(limit=batch, after=after, ascending=True))
-        items.extend(page)
+        if page:
+            yield page
         if len(page) < batch:
-            return items
+            return
         after = page[-1].id
+
+
+def _context(previous: Passage | None, passage: Passage) -> list[str]:
+    """The terms `passage` is also found by: those of the passage before it, if that was
+    created at most CONTEXT_WINDOW earlier."""
+    if previous is None:
+        return []
+    if not timedelta(0) <= passage.created_at - previous.created_at <= CONTEXT_WINDOW:
+        return []
+    return analyze(previous.text)[:MAX_CONTEXT_TERMS]

@@ -1,8 +1,26 @@
-"""Turning free text into lexical query terms (shared by every store's full-text search)."""
+"""Turning free text into lexical terms: one analyzer for every store's keyword search.
+
+Passages are analysed here, in Python, and the stores keep and score the resulting terms, so
+SQLite and PostgreSQL index and rank exactly alike. The analysis:
+
+- words are runs of letters and digits; identifiers are split as well as kept whole
+  (`snake_case` -> `snake`, `case`, `snake_case`; `getUserName` -> `get`, `user`, `name`,
+  `getusername`; `src/app.py` -> `src`, `app`, `py`);
+- lower-cased, English stop words dropped, Snowball English stems (`painted` -> `paint`);
+- a passage is indexed with its own terms counted twice and the terms of its context (the
+  passage before it, see `service.py`) once, a two-field BM25 in one posting list.
+
+Change anything here and bump ANALYZER_VERSION: stores re-analyse their passages at start.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+import Stemmer
+
+ANALYZER_VERSION = "snowball-en-1"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -17,11 +35,62 @@ STOPWORDS = frozenset(
     whom why will with would you your yours yourself yourselves""".split()
 )
 
-MAX_TERMS = 64
+MAX_TERMS = 64  # distinct terms a query is searched with
+MAX_TERM_CHARS = 64  # longer "words" (hashes, base64) are not indexed
+OWN_WEIGHT = 2  # a passage's own terms count this many times against its context's once
+
+_stemmer = Stemmer.Stemmer("english")
+
+
+def _parts(token: str) -> list[str]:
+    """An identifier's parts: split at underscores, at a lower-case letter followed by an
+    upper-case one, and before the last capital of a run followed by lower case (HTTPServer)."""
+    parts: list[str] = []
+    current = ""
+    for i, char in enumerate(token):
+        if char == "_":
+            parts.append(current)
+            current = ""
+            continue
+        if current and char.isupper():
+            before = current[-1]
+            after = token[i + 1] if i + 1 < len(token) else ""
+            if before.islower() or (before.isupper() and after.islower()):
+                parts.append(current)
+                current = ""
+        current += char
+    parts.append(current)
+    return [part for part in parts if part]
+
+
+def _words(text: str) -> list[str]:
+    words: list[str] = []
+    for token in _WORD.findall(text):
+        parts = _parts(token)
+        words.extend(part.lower() for part in parts)
+        if len(parts) > 1:
+            words.append("".join(parts).lower())
+    return [w for w in words if len(w) <= MAX_TERM_CHARS and w not in STOPWORDS]
+
+
+def analyze(text: str) -> list[str]:
+    """The terms of `text`, in order, repeats kept."""
+    return _stemmer.stemWords(_words(text))
+
+
+def search_terms(query: str) -> list[str]:
+    """Distinct terms of a query, at most MAX_TERMS."""
+    return list(dict.fromkeys(analyze(query)))[:MAX_TERMS]
+
+
+def index_terms(text: str, context: Sequence[str] = ()) -> list[str]:
+    """What a passage is indexed under: its own terms OWN_WEIGHT times, then its context's."""
+    return analyze(text) * OWN_WEIGHT + list(context)
 
 
 def query_terms(text: str) -> list[str]:
-    """Distinct lower-cased words of a query, stopwords dropped (kept if nothing else is left)."""
+    """Distinct lower-cased words of a query, stopwords dropped (kept if nothing else is left).
+    For the full-text search of recall messages, which the databases analyse themselves."""
     words = [w.lower() for w in _WORD.findall(text)]
     seen: dict[str, None] = {}
     for word in words:

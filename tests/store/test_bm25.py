@@ -15,8 +15,9 @@ def _packed(postings: list[tuple[int, int, int]]) -> np.ndarray:
 
 
 def _score(corpus: int, frequency: int, tf: int, length: int, average: float) -> float:
-    weight = bm25.idf(corpus, frequency) * 2.2
-    return weight * tf / (tf + 1.2 * (0.25 + 0.75 * length / average))
+    k1, b = bm25.K1, bm25.B
+    weight = bm25.idf(corpus, frequency) * (k1 + 1)
+    return weight * tf / (tf + k1 * (1 - b + b * length / average))
 
 
 def test_scores_sum_over_lexemes_and_rank_best_first() -> None:
@@ -44,3 +45,28 @@ def test_term_frequency_is_capped_where_bm25_has_saturated() -> None:
 
 def test_no_postings_rank_nothing() -> None:
     assert bm25.top_passages([bm25.TermPostings(0, bm25.unpack(b""))], 10, 5.0, 5) == []
+
+
+def test_a_term_in_most_passages_still_counts() -> None:
+    assert 0 < bm25.idf(100, 90) < bm25.idf(100, 10)
+
+
+def test_packing_here_matches_the_sql_packing() -> None:
+    seqs, tfs, lengths = np.array([10, 11]), np.array([1, 300]), np.array([4, 70_000])
+    assert (
+        bm25.pack(seqs, tfs, lengths).tolist() == _packed([(10, 1, 4), (11, 300, 70_000)]).tolist()
+    )
+
+
+def test_frequencies_are_capped_and_the_length_is_their_sum() -> None:
+    frequencies, length = bm25.term_frequencies(["a"] * 300 + ["b", "b"])
+    assert frequencies == {"a": 255, "b": 2}
+    assert length == 257
+
+
+def test_rank_takes_frequencies_from_all_postings_and_ranks_only_passing_ones() -> None:
+    found = _packed([(1, 1, 4), (2, 1, 4), (3, 1, 4)])
+    passing = found[1:2]
+    ranked = bm25.rank([(found, passing)], corpus=10, limit=5)
+    assert [seq for seq, _ in ranked] == [2]
+    assert ranked[0][1] == pytest.approx(_score(10, 3, 1, 4, 4.0))

@@ -18,13 +18,14 @@ from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
-from mnemo.store.base import MessageFilter, PassageFilter
+from mnemo.store.base import MessageFilter, Page, PassageFilter
 from mnemo.store.postgres import (
     PostgresStore,
     auto_ef_search,
     hnsw_query,
     indexed_passages,
 )
+from mnemo.text import ANALYZER_VERSION
 from tests.postgres import fresh_database
 
 
@@ -246,11 +247,16 @@ def test_upgrade_from_first_schema_indexes_existing_passages(postgres_url: str) 
             " 'the migration kept this passage searchable', 'x/y', now(), now())"
         )
     store = PostgresStore(url)
+    assert store.analyzer_version() == ""  # the server re-analyses at start (service.py)
+    old = store.list_passages(PassageFilter(), Page(limit=10))
+    assert store.reindex_keywords([old], ANALYZER_VERSION) == 1
+    assert store.analyzer_version() == ANALYZER_VERSION
     hits = store.lexical_search(
         "searchable", PassageFilter(agent_ids=["agent-00000000-0000-4000-8000-000000000001"]), 5
     )
     assert [pid for pid, _ in hits] == ["passage-00000000-0000-4000-8000-000000000001"]
     assert _postings(url) == _expected_postings(url)
+    assert ("searchabl", 1) in _postings(url)
     store.close()
 
 
@@ -513,9 +519,10 @@ def test_a_batch_that_fails_in_a_bulk_load_is_raised_after_the_indexes_are_built
 
 
 def _bm25(texts: list[str], query: list[str]) -> list[float]:
-    """BM25 as docs/postgres.md states it: IDF over the searched passages, the average length
-    taken over the query words' postings, k1 1.2, b 0.75 (texts of distinct stem-free words)."""
-    docs = [text.split() for text in texts]
+    """BM25 as docs/search.md states it: Lucene's IDF over the searched passages, the average
+    length taken over the query words' postings, k1 1.2, b 0.4, a passage's own words counted
+    twice (texts of stop-word- and stem-free words, inserted without context)."""
+    docs = [text.split() * 2 for text in texts]
     postings = [(word, doc) for doc in docs for word in set(doc) if word in query]
     average = sum(len(doc) for _, doc in postings) / len(postings)
     scores = []
@@ -524,9 +531,9 @@ def _bm25(texts: list[str], query: list[str]) -> list[float]:
         for word in query:
             frequency = sum(word in other for other in docs)
             if word in doc:
-                idf = max(math.log((len(docs) - frequency + 0.5) / (frequency + 0.5)), 1e-6)
+                idf = math.log(1 + (len(docs) - frequency + 0.5) / (frequency + 0.5))
                 tf = doc.count(word)
-                score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(doc) / average))
+                score += idf * tf * 2.2 / (tf + 1.2 * (0.6 + 0.4 * len(doc) / average))
         scores.append(score)
     return scores
 

@@ -16,6 +16,7 @@ from mnemo.models import Agent, Passage, new_id
 from mnemo.store import bm25, postgres_postings
 from mnemo.store.base import PassageFilter
 from mnemo.store.postgres import PostgresStore
+from mnemo.text import search_terms
 from tests.postgres import fresh_database
 
 WORDS = ["deploy", "canary", "rollback", "helm", "quota", "disk", "node", "alert", "tls", "pod"]
@@ -76,7 +77,7 @@ QUERY = " ".join(["cluster", *WORDS, "zebra"])
 
 def _read(url: str, agent_ids: list[str] | None) -> dict[str, list[int]]:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        reads = postgres_postings.read_terms(conn, QUERY, agent_ids)
+        reads = postgres_postings.read_terms(conn, search_terms(QUERY), agent_ids)
     return {r.term: sorted(r.postings.tolist()) for r in reads}
 
 

@@ -27,7 +27,19 @@ def build_service(settings: Settings) -> MemoryService:
     """Open the store and load the default embedder, so the first request is already warm."""
     embedders = EmbedderRegistry(settings)
     embedders.embed_query(embedders.default_handle, "warm up")
-    return MemoryService(open_store(settings), embedders, settings)
+    service = MemoryService(open_store(settings), embedders, settings)
+    if not service.keywords_current():
+        if settings.migrate_on_start:
+            total = service.store.count_passages()
+            log.info("re-analysing %d passages for keyword search (text.py changed)", total)
+            done = service.reindex_keywords()
+            log.info("keyword index rebuilt: %d passages", done)
+        else:
+            log.warning(
+                "the keyword index follows an older analyzer: run 'mnemo reindex' (or "
+                "'mnemo migrate') once; keyword search is degraded until then"
+            )
+    return service
 
 
 def build_mcp(settings: Settings) -> MCPServer:

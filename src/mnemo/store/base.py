@@ -6,7 +6,7 @@ Stores know nothing about rules (limits, redaction, ranking): they persist and r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,7 +127,17 @@ class Store(Protocol):
     def lexical_search(
         self, query: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
-        """(passage id, BM25 score, higher is better) for an FTS query string."""
+        """(passage id, BM25 score, higher is better, ties to the earlier passage) for free
+        text, analysed by mnemo/text.py and ranked by store/bm25.py over the searched agents."""
+        ...
+
+    def analyzer_version(self) -> str:
+        """The text.ANALYZER_VERSION the keyword postings were written with ('' if unknown)."""
+        ...
+
+    def reindex_keywords(self, batches: Iterable[Sequence[Passage]], version: str) -> int:
+        """Rewrite the stored context and keyword postings of the passages in `batches`, then
+        record `version` as the analyzer they follow. Returns how many passages it took."""
         ...
 
     def vector_search(

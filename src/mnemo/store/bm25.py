@@ -1,10 +1,10 @@
-"""BM25 over postings fetched from PostgreSQL, scored in the replica with numpy.
+"""BM25 over postings fetched from the store, scored in the server with numpy.
 
-PostgreSQL spends about a microsecond per posting hashing and summing per passage; a query of
-common words at 1,000,000 passages has some 240,000 postings (329 ms). Fetched packed, eight
-bytes a posting, and summed here, the same ranking took 77 ms, and the work lands on the
-replicas, which scale out, instead of the shared database. How the postings are stored and read:
-store/postgres_postings.py.
+Both stores hand `rank` the same postings (term frequency and passage length, packed), so they
+rank alike. PostgreSQL spends about a microsecond per posting hashing and summing per passage;
+fetched packed, eight bytes a posting, and summed here, the work lands on the replicas, which
+scale out, instead of the shared database. How the postings are stored and read:
+store/postgres_postings.py, store/sqlite.py.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# As SQLite's FTS5 computes it.
 K1 = 1.2
-B = 0.75
+B = 0.4  # passages are short and their lengths vary less than documents': less length penalty
 
 SEQ_SHIFT = 24
 TF_SHIFT = 16
@@ -54,10 +53,49 @@ def lengths(postings: np.ndarray) -> np.ndarray:
     return postings & LENGTH_MAX
 
 
+def term_frequencies(terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    """A passage's postings as both stores keep them: each term's frequency, capped at TF_MAX
+    as PostgreSQL's tsvector positions are, and the passage's length, the sum of those."""
+    counts: dict[str, int] = {}
+    for term in terms:
+        counts[term] = counts.get(term, 0) + 1
+    capped = {term: min(count, TF_MAX) for term, count in counts.items()}
+    return capped, sum(capped.values())
+
+
+def pack(seqs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """PACKED_POSTING values computed here (as int64), capped like the SQL."""
+    return (
+        seqs.astype(np.int64) << SEQ_SHIFT
+        | np.minimum(tfs, TF_MAX).astype(np.int64) << TF_SHIFT
+        | np.minimum(lengths, LENGTH_MAX).astype(np.int64)
+    )
+
+
 def idf(corpus: int, frequency: int) -> float:
-    """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), floored just above zero so a lexeme in most
-    passages still counts for a little."""
-    return max(math.log((corpus - frequency + 0.5) / (frequency + 0.5)), 1e-6)
+    """Lucene's IDF, log(1 + (N - n + 0.5) / (n + 0.5)): positive however common the term (a
+    name in half the passages still counts)."""
+    return math.log(1 + (max(corpus, frequency) - frequency + 0.5) / (frequency + 0.5))
+
+
+def rank(
+    terms: Sequence[tuple[np.ndarray, np.ndarray]], corpus: int, limit: int
+) -> list[tuple[int, float]]:
+    """(passage seq, score) of the best `limit` passages. `terms` holds, per query term, its
+    postings in the searched passages and those of the passages that pass the search's other
+    filters. A term's frequency and the average length come from the first: the average length
+    is that of the passages holding a query term, counted once per term they hold."""
+    held = [(found, passing) for found, passing in terms if len(found)]
+    if not held:
+        return []
+    frequency = sum(len(found) for found, _ in held)
+    length = sum(int(lengths(found).sum()) for found, _ in held)
+    return top_passages(
+        [TermPostings(len(found), passing) for found, passing in held],
+        corpus=corpus,
+        average_length=length / frequency,
+        limit=limit,
+    )
 
 
 def top_passages(

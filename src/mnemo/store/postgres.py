@@ -17,7 +17,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -45,7 +45,7 @@ from mnemo.store.base import (
 )
 from mnemo.store.postgres_migrations import HNSW_DIMENSION
 from mnemo.store.row_order import Neighbourhoods
-from mnemo.text import query_terms
+from mnemo.text import index_terms, query_terms, search_terms
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ PassageBatch = tuple[Sequence[Passage], np.ndarray, list[int | None]]
 # What a Passage is read from: not the embedding (1.5 KB as text) nor the tsvector.
 PASSAGE_COLUMNS = (
     "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
-    " {t}.created_at, {t}.updated_at"
+    " {t}.created_at, {t}.updated_at, {t}.context"
 )
 
 
@@ -547,7 +547,7 @@ class PostgresStore:
         passages, vectors, neighbourhoods = batch
         columns = (
             "id, agent_id, text, tags, metadata, embedding_handle, embedding,"
-            " created_at, updated_at, neighbourhood"
+            " created_at, updated_at, neighbourhood, context, lexemes"
         )
         with self._tx() as conn:
             vector_oid = self._vector_oid(conn)
@@ -568,6 +568,8 @@ class PostgresStore:
                         "timestamptz",
                         "timestamptz",
                         "int4",
+                        "text",
+                        "text",
                     ]
                 )
                 for p, v, n in zip(passages, vectors, neighbourhoods, strict=True):
@@ -583,6 +585,8 @@ class PostgresStore:
                             p.created_at,
                             p.updated_at,
                             n,
+                            " ".join(p.context),
+                            _lexemes(p),
                         )
                     )
 
@@ -711,12 +715,13 @@ class PostgresStore:
         return [_passage(r) for r in rows]
 
     def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
-        assignments = "text = %s, tags = %s, metadata = %s, updated_at = %s"
+        assignments = "text = %s, tags = %s, metadata = %s, updated_at = %s, lexemes = %s"
         params: list[Any] = [
             passage.text,
             Jsonb(passage.tags),
             Jsonb(passage.metadata),
             passage.updated_at,
+            _lexemes(passage),
         ]
         if vector is not None:
             assignments += ", embedding = %s"
@@ -766,7 +771,7 @@ class PostgresStore:
     def lexical_search(
         self, query: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
-        terms = query_terms(query)
+        terms = search_terms(query)
         if not terms:
             return []
         where, params = _passage_where(filters)
@@ -776,25 +781,20 @@ class PostgresStore:
         # filters: frequencies and lengths are taken over all the searched passages.
         other = where[1:] if agent_ids is not None else where
         other_params = params[1:] if agent_ids is not None else params
-        text = " ".join(terms)
         with self._conn() as conn:
-            reads = postgres_postings.read_terms(conn, text, agent_ids)
+            reads = postgres_postings.read_terms(conn, terms, agent_ids)
             if not reads:
                 return []
             passing = {read.term: read.postings for read in reads}
             if other:
                 passing = self._passing_postings(conn, reads, other, other_params)
-            frequency = sum(len(read.postings) for read in reads)
-            length = sum(int(bm25.lengths(read.postings).sum()) for read in reads)
-            ranked = bm25.top_passages(
-                [
-                    bm25.TermPostings(len(read.postings), passing.get(read.term, bm25.unpack(b"")))
-                    for read in reads
-                ],
-                corpus=self._corpus_size(conn, agent_ids),
-                average_length=length / frequency,
-                limit=limit,
+            ranked = bm25.rank(
+                [(read.postings, passing.get(read.term, bm25.unpack(b""))) for read in reads],
+                self._corpus_size(conn, agent_ids),
+                limit,
             )
+            if not ranked:
+                return []
             ids = conn.execute(
                 "SELECT seq, id FROM passages WHERE seq = ANY(%s)"
                 + (" AND agent_id = ANY(%s)" if agent_ids is not None else ""),
@@ -802,6 +802,27 @@ class PostgresStore:
             ).fetchall()
         by_seq = {r["seq"]: r["id"] for r in ids}
         return [(by_seq[seq], score) for seq, score in ranked if seq in by_seq]
+
+    def analyzer_version(self) -> str:
+        with self._conn() as conn:
+            return conn.execute("SELECT analyzer FROM lexical_index").fetchone()["analyzer"]
+
+    def reindex_keywords(self, batches: Iterable[Sequence[Passage]], version: str) -> int:
+        """Rewrite each passage's context and lexemes, then rebuild every posting block from
+        them (writers wait for the rebuild, searches do not)."""
+        done = 0
+        for batch in batches:
+            with self._tx() as conn, conn.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE passages SET context = %s, lexemes = %s WHERE id = %s",
+                    [(" ".join(p.context), _lexemes(p), p.id) for p in batch],
+                )
+            done += len(batch)
+        with self._tx() as conn:
+            postgres_postings.rebuild(conn)
+            conn.execute("UPDATE lexical_index SET analyzer = %s", (version,))
+        self._passages_written()
+        return done
 
     def _passing_postings(
         self,
@@ -1105,6 +1126,18 @@ def _passage(r: dict[str, Any]) -> Passage:
         embedding_handle=r["embedding_handle"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        context=r["context"].split(),
+    )
+
+
+def _lexemes(passage: Passage) -> str:
+    """A passage's keyword terms as a tsvector literal (`lexemes::tsvector` is its text_tsv):
+    each term with as many positions as its frequency, so PostgreSQL counts what SQLite does."""
+    frequencies, _ = bm25.term_frequencies(index_terms(passage.text, passage.context))
+    return " ".join(
+        "'" + term.replace("\\", "\\\\").replace("'", "''") + "':"
+        + ",".join(str(position) for position in range(1, tf + 1))
+        for term, tf in frequencies.items()
     )
 
 

@@ -332,3 +332,24 @@ def m009_hnsw_halfvec(conn: Any) -> None:
     database keeps its `vector` index until rebuilt; searches use whichever it has
     (hnsw_index_type)."""
     _rebuild_hnsw_if_empty(conn)
+
+
+@migration
+def m010_python_lexemes(conn: Any) -> None:
+    """Keyword search over terms analysed in Python (mnemo/text.py), written by the store as a
+    tsvector literal in `lexemes`, instead of to_tsvector('english', text): both backends then
+    index and rank alike. Existing passages get their lexemes, and all postings are rebuilt,
+    by the re-analysis that runs while `lexical_index.analyzer` is not the current one."""
+    for statement in (
+        "ALTER TABLE passages ADD COLUMN context TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE passages ADD COLUMN lexemes TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE passages DROP COLUMN text_tsv",
+        "ALTER TABLE passages ADD COLUMN text_tsv tsvector"
+        " GENERATED ALWAYS AS (lexemes::tsvector) STORED",
+        """CREATE TABLE lexical_index (
+            only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+            analyzer TEXT NOT NULL DEFAULT ''
+        )""",
+        "INSERT INTO lexical_index DEFAULT VALUES",
+    ):
+        conn.execute(statement)

@@ -342,9 +342,10 @@ class TermRead:
     postings: np.ndarray
 
 
-def read_terms(conn: Any, text: str, agent_ids: list[str] | None) -> list[TermRead]:
-    """Every searched posting of the lexemes of `text`: the blocks, less the passages changed
-    since they were blocked, plus `passage_terms` for those and for passages not yet blocked.
+def read_terms(conn: Any, terms: list[str], agent_ids: list[str] | None) -> list[TermRead]:
+    """Every searched posting of `terms` (analysed by mnemo/text.py): the blocks, less the
+    passages changed since they were blocked, plus `passage_terms` for those and for passages
+    not yet blocked.
     One snapshot (REPEATABLE READ), so a compaction committing meanwhile is seen whole or not
     at all."""
     agents = "" if agent_ids is None else " AND {t}.agent_key = ANY(%(keys)s::bigint[])"
@@ -386,8 +387,8 @@ def read_terms(conn: Any, text: str, agent_ids: list[str] | None) -> list[TermRe
                 else "NULL"
             )
             + " AS changed"
-            " FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) q(term)",
-            {"keys": keys, "covered": state["covered"], "changed": changed, "text": text},
+            " FROM unnest(%(terms)s::text[]) q(term)",
+            {"keys": keys, "covered": state["covered"], "changed": changed, "terms": terms},
             # bytea in binary: as text it is hex, twice the bytes to send and decode (at
             # 1,000,000 passages ~2 MB a query; this read took 22.8 ms as text, 12.5 binary).
             binary=True,

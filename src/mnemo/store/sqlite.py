@@ -2,17 +2,20 @@
 
 - One writer connection behind a lock, commits with synchronous=FULL (an acknowledged write
   survives a crash of the process or the machine); readers use a connection per thread.
-- Full-text search is FTS5 with BM25 (porter stemming); vector search is an exact dot product
-  over an in-memory matrix per (agent, embedding handle), kept in step with the table by a
-  per-agent version counter that triggers bump on every passage insert and delete.
+- Keyword search reads `passage_postings` (one row per term and passage, the terms analysed by
+  mnemo/text.py) and ranks with store/bm25.py, as the PostgreSQL store does; recall messages
+  use FTS5. Vector search is an exact dot product over an in-memory matrix per (agent,
+  embedding handle), kept in step with the table by a per-agent version counter that triggers
+  bump on every passage insert and delete.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +25,7 @@ import numpy as np
 
 from mnemo.errors import Conflict, NotFound
 from mnemo.models import Agent, Block, Message, Passage, format_time, parse_time, utcnow
-from mnemo.store import sqlite_migrations
+from mnemo.store import bm25, sqlite_migrations
 from mnemo.store.base import (
     AgentFilter,
     BlockFilter,
@@ -32,7 +35,7 @@ from mnemo.store.base import (
     PassageFilter,
 )
 from mnemo.store.vector_index import VectorIndex
-from mnemo.text import query_terms
+from mnemo.text import index_terms, query_terms, search_terms
 
 BUSY_TIMEOUT_MS = 10_000
 STALE_CLAIM = timedelta(minutes=5)  # an in-progress Idempotency-Key older than this is dead
@@ -400,8 +403,8 @@ class SQLiteStore:
                 seqs = [
                     conn.execute(
                         "INSERT INTO passages (id, agent_id, text, tags, metadata,"
-                        " embedding_handle, embedding, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " embedding_handle, embedding, created_at, updated_at, context)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             passage.id,
                             passage.agent_id,
@@ -412,10 +415,12 @@ class SQLiteStore:
                             np.asarray(vector, dtype=np.float32).tobytes(),
                             format_time(passage.created_at),
                             format_time(passage.updated_at),
+                            " ".join(passage.context),
                         ),
                     ).lastrowid
                     for passage, vector in zip(passages, vectors, strict=True)
                 ]
+                _write_postings(conn, zip(passages, seqs, strict=True))
                 after = self._versions(conn, agent_ids)
             self._advance_indexes(passages, vectors, seqs, before, after)
 
@@ -486,9 +491,15 @@ class SQLiteStore:
             assignments += ", embedding = ?"
             params.append(np.asarray(vector, dtype=np.float32).tobytes())
         with self._write_lock, self._write() as conn:
-            changed = conn.execute(
-                f"UPDATE passages SET {assignments} WHERE id = ?", (*params, passage.id)
-            ).rowcount
+            row = conn.execute(
+                f"UPDATE passages SET {assignments} WHERE id = ? RETURNING seq, context",
+                (*params, passage.id),
+            ).fetchone()
+            changed = row is not None
+            if changed:
+                conn.execute("DELETE FROM passage_postings WHERE seq = ?", (row["seq"],))
+                stored = dataclasses.replace(passage, context=row["context"].split())
+                _write_postings(conn, [(stored, row["seq"])])
             if changed and vector is not None:
                 # In-memory vector indexes of other processes must notice the new embedding.
                 conn.execute(
@@ -520,7 +531,7 @@ class SQLiteStore:
 
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
-        """Nothing to prepare: FTS and vector indexes keep up with inserts."""
+        """Nothing to prepare: postings and vector indexes keep up with inserts."""
         yield False
 
     def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -543,19 +554,68 @@ class SQLiteStore:
     def lexical_search(
         self, query: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
-        match = _fts_match(query)
-        if not match:
+        terms = search_terms(query)
+        if not terms:
             return []
-        where, params = _passage_where(filters)
-        sql = (
-            "SELECT p.id, bm25(passages_fts) AS rank FROM passages_fts"
-            " JOIN passages p ON p.seq = passages_fts.rowid WHERE passages_fts MATCH ?"
-        )
-        if where:
-            sql += " AND " + " AND ".join(where)
-        sql += " ORDER BY rank LIMIT ?"
-        rows = self._reader().execute(sql, [match, *params, limit]).fetchall()
-        return [(row[0], -row[1]) for row in rows]
+        scope, scope_params = "", []
+        if filters.agent_ids is not None:
+            scope = f" AND agent_id IN ({','.join('?' * len(filters.agent_ids))})"
+            scope_params = list(filters.agent_ids)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT term, seq, tf, doclen FROM passage_postings"
+                f" WHERE term IN ({','.join('?' * len(terms))}){scope} ORDER BY term, seq",
+                [*terms, *scope_params],
+            ).fetchall()
+            if not rows:
+                return []
+            postings = _packed_by_term(rows)
+            passing = postings
+            if _narrows(filters):
+                where, params = _passage_where(filters)
+                candidates = sorted({row[1] for row in rows})
+                kept = _seqs_where(conn, candidates, where, params)
+                passing = {
+                    term: found[np.isin(found >> bm25.SEQ_SHIFT, kept)]
+                    for term, found in postings.items()
+                }
+            corpus = conn.execute(
+                f"SELECT count(*) FROM passages WHERE true{scope}", scope_params
+            ).fetchone()[0]
+            ranked = bm25.rank(
+                [(postings[t], passing[t]) for t in terms if t in postings], corpus, limit
+            )
+            ids = dict(
+                conn.execute(
+                    f"SELECT seq, id FROM passages WHERE seq IN ({','.join('?' * len(ranked))})",
+                    [seq for seq, _ in ranked],
+                ).fetchall()
+            ) if ranked else {}
+        return [(ids[seq], score) for seq, score in ranked if seq in ids]
+
+    def analyzer_version(self) -> str:
+        return self._reader().execute("SELECT analyzer FROM lexical_index").fetchone()[0]
+
+    def reindex_keywords(self, batches: Iterable[Sequence[Passage]], version: str) -> int:
+        """Rewrite the context and keyword postings of every passage in `batches`, then record
+        the analyzer `version` they were written with. Returns how many were rewritten."""
+        done = 0
+        for batch in batches:
+            with self._write() as conn:
+                seqs = []
+                for passage in batch:
+                    row = conn.execute(
+                        "UPDATE passages SET context = ? WHERE id = ? RETURNING seq",
+                        (" ".join(passage.context), passage.id),
+                    ).fetchone()
+                    if row is not None:
+                        conn.execute("DELETE FROM passage_postings WHERE seq = ?", (row[0],))
+                        seqs.append((passage, row[0]))
+                _write_postings(conn, seqs)
+            done += len(batch)
+        with self._write() as conn:
+            conn.execute("UPDATE lexical_index SET analyzer = ?", (version,))
+        return done
 
     def vector_search(
         self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
@@ -755,7 +815,50 @@ def _passage(row: sqlite3.Row) -> Passage:
         embedding_handle=row["embedding_handle"],
         created_at=parse_time(row["created_at"]),
         updated_at=parse_time(row["updated_at"]),
+        context=row["context"].split(),
     )
+
+
+def _write_postings(conn: sqlite3.Connection, passages: Iterable[tuple[Passage, Any]]) -> None:
+    """The keyword postings of passages just written, each with its seq."""
+    rows = []
+    for passage, seq in passages:
+        frequencies, length = bm25.term_frequencies(index_terms(passage.text, passage.context))
+        rows.extend((term, passage.agent_id, seq, tf, length) for term, tf in frequencies.items())
+    conn.executemany(
+        "INSERT INTO passage_postings (term, agent_id, seq, tf, doclen) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _packed_by_term(rows: list[sqlite3.Row]) -> dict[str, np.ndarray]:
+    """(term, seq, tf, doclen) rows, ordered by term and seq, as bm25 packed postings."""
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for end in range(1, len(rows) + 1):
+        if end == len(rows) or rows[end][0] != rows[start][0]:
+            chunk = np.array([tuple(r)[1:] for r in rows[start:end]], dtype=np.int64)
+            out[rows[start][0]] = bm25.pack(chunk[:, 0], chunk[:, 1], chunk[:, 2])
+            start = end
+    return out
+
+
+def _seqs_where(
+    conn: sqlite3.Connection, seqs: list[int], where: list[str], params: list[Any]
+) -> np.ndarray:
+    """Which of `seqs` belong to passages that pass `where`."""
+    kept: list[int] = []
+    for start in range(0, len(seqs), 30_000):
+        chunk = seqs[start : start + 30_000]
+        kept.extend(
+            row[0]
+            for row in conn.execute(
+                "SELECT p.seq FROM passages p JOIN json_each(?) c ON p.seq = c.value WHERE "
+                + " AND ".join(where),
+                [json.dumps(chunk), *params],
+            )
+        )
+    return np.array(kept, dtype=np.int64)
 
 
 def _message(row: sqlite3.Row) -> Message:

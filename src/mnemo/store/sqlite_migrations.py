@@ -182,3 +182,37 @@ def m001_initial(conn: sqlite3.Connection) -> None:
         + _fts_triggers("passages", "text")
         + _fts_triggers("messages", "content"),
     )
+
+
+@migration
+def m002_keyword_postings(conn: sqlite3.Connection) -> None:
+    """Keyword search over terms analysed in Python (mnemo/text.py) instead of FTS5's porter
+    tokenizer, so both backends index and rank alike. Existing passages get their postings
+    from the re-analysis that runs when `lexical_index.analyzer` is not the current one."""
+    _run_script(
+        conn,
+        """
+        DROP TRIGGER passages_fts_insert;
+        DROP TRIGGER passages_fts_delete;
+        DROP TRIGGER passages_fts_update;
+        DROP TABLE passages_fts;
+        ALTER TABLE passages ADD COLUMN context TEXT NOT NULL DEFAULT '';
+        CREATE TABLE passage_postings (
+            term TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            tf INTEGER NOT NULL,
+            doclen INTEGER NOT NULL,
+            PRIMARY KEY (term, agent_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX passage_postings_seq ON passage_postings (seq);
+        CREATE TRIGGER passages_postings_delete AFTER DELETE ON passages BEGIN
+            DELETE FROM passage_postings WHERE seq = old.seq;
+        END;
+        CREATE TABLE lexical_index (
+            only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+            analyzer TEXT NOT NULL
+        );
+        INSERT INTO lexical_index (only_row, analyzer) VALUES (1, '');
+        """,
+    )
