@@ -105,13 +105,49 @@ def summarise(rows: list[tuple[int, dict[str, float]]]) -> dict[str, dict[str, f
 
 def search(
     client: httpx.Client, agent_id: str, query: str, mode: str, top_k: int
-) -> list[tuple[str, str, float]]:
+) -> list[dict[str, Any]]:
     response = client.get(
         f"/v1/agents/{agent_id}/archival-memory/search",
         params={"query": query, "top_k": top_k, "mode": mode},
     )
     response.raise_for_status()
-    return [(r["id"], r["tags"][0], r["score"]) for r in response.json()["results"]]
+    return response.json()["results"]
+
+
+def injection(
+    questions: list[tuple[int, set[str], str, str]], hybrid_runs: list[list[dict[str, Any]]]
+) -> list[dict[str, float]]:
+    """What the user-prompt-submit hook would inject with each question as the prompt (its
+    top_k, its character budget), per `min_similarity`: the share of injected memories that
+    are evidence (precision), the share of evidence injected (recall), memories per prompt."""
+    from mnemo.claude.config import HookConfig
+    from mnemo.claude.context import prompt_context
+
+    rows = []
+    for threshold in (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4):
+        injected = relevant = evidence = found = 0
+        for (_, gold, _, _), results in zip(questions, hybrid_runs, strict=True):
+            kept = [
+                r
+                for r in results[: HookConfig.DEFAULTS["prompt_top_k"]]
+                if (r.get("similarity") or 0) >= threshold
+            ]
+            _, shown = prompt_context(kept, HookConfig.DEFAULTS["prompt_budget"])
+            tags = {r["id"]: r["tags"][0] for r in kept}
+            shown_tags = [tags[pid] for pid in shown]
+            injected += len(shown)
+            relevant += sum(tag in gold for tag in shown_tags)
+            evidence += len(gold)
+            found += len(gold & set(shown_tags))
+        rows.append(
+            {
+                "min_similarity": threshold,
+                "per_prompt": round(injected / len(questions), 2),
+                "precision": round(100 * relevant / max(injected, 1), 1),
+                "recall": round(100 * found / evidence, 1),
+            }
+        )
+    return rows
 
 
 def run(client: httpx.Client, conversations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -132,15 +168,18 @@ def run(client: httpx.Client, conversations: list[dict[str, Any]]) -> dict[str, 
         print(f"indexed conversation {number + 1}/{len(conversations)}", file=sys.stderr)
 
     results: dict[str, Any] = {"questions": len(questions)}
-    lexical_runs, vector_runs = [], []
+    lexical_runs, vector_runs, hybrid_runs = [], [], []
     for mode in ("lexical", "vector", "hybrid"):
         rows = []
         for category, gold, agent_id, question in questions:
-            hits = search(client, agent_id, question, mode, DEPTH if mode != "hybrid" else 10)
+            found = search(client, agent_id, question, mode, DEPTH if mode != "hybrid" else 10)
+            hits = [(r["id"], r["tags"][0], r["score"]) for r in found]
             if mode == "lexical":
                 lexical_runs.append(hits)
             elif mode == "vector":
                 vector_runs.append(hits)
+            else:
+                hybrid_runs.append(found)
             rows.append((category, score([tag for _, tag, _ in hits], gold)))
         results[mode] = summarise(rows)
         print(f"{mode}: {results[mode]['1-4']}", file=sys.stderr)
@@ -168,6 +207,7 @@ def run(client: httpx.Client, conversations: list[dict[str, Any]]) -> dict[str, 
         )
     sweep.sort(key=lambda row: (-row["r@10"], -row["mrr"]))
     results["fusion_sweep_top5"] = sweep[:5]
+    results["injection"] = injection(questions, hybrid_runs)
     return results
 
 
@@ -178,10 +218,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--url", help="an already running mnemo server (default: start one)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/locomo.json")
+    parser.add_argument(
+        "--conversations", type=int, help="only the first N conversations of the file"
+    )
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"locomo: data file {args.data} not found (expected the LoCoMo development split)")
-    conversations = load_conversations(args.data)
+    conversations = load_conversations(args.data)[: args.conversations]
 
     if args.url:
         with httpx.Client(base_url=args.url, timeout=120) as client:

@@ -28,17 +28,12 @@ def build_service(settings: Settings) -> MemoryService:
     embedders = EmbedderRegistry(settings)
     embedders.embed_query(embedders.default_handle, "warm up")
     service = MemoryService(open_store(settings), embedders, settings)
-    if not service.keywords_current():
-        if settings.migrate_on_start:
-            total = service.store.count_passages()
-            log.info("re-analysing %d passages for keyword search (text.py changed)", total)
-            done = service.reindex_keywords()
-            log.info("keyword index rebuilt: %d passages", done)
-        else:
-            log.warning(
-                "the keyword index follows an older analyzer: run 'mnemo reindex' (or "
-                "'mnemo migrate') once; keyword search is degraded until then"
-            )
+    # Replicas that do not migrate leave this to `mnemo migrate` (the Helm migration job).
+    if settings.migrate_on_start and not service.keywords_current():
+        total = service.store.count_passages()
+        log.info("re-analysing %d passages for keyword search (text.py changed)", total)
+        done = service.reindex_keywords()
+        log.info("keyword index rebuilt: %d passages", done)
     return service
 
 
