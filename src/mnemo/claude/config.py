@@ -47,7 +47,7 @@ class HookConfig:
         "session_budget": 6000,  # characters injected at session start
         "prompt_budget": 2000,  # characters injected per prompt
         "prompt_top_k": 8,
-        "min_similarity": 0.3,  # cosine between prompt and memory to count as relevant
+        "min_similarity": 0.25,  # cosine between prompt and memory to count as relevant
         "min_prompt_chars": 12,
         "recent_sessions": 3,
         "autostart": True,
