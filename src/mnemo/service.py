@@ -40,7 +40,9 @@ SearchMode = Literal["hybrid", "lexical", "vector"]
 _SEARCH_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mnemo-lexical")
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "lexical", "vector")
 MIN_CANDIDATES = 50  # per ranker, before fusion
-# A passage's context is the agent's passage just before it, if created at most this earlier.
+# A passage's context: the agent's CONTEXT_PASSAGES passages just before it, each if created at
+# most CONTEXT_WINDOW earlier.
+CONTEXT_PASSAGES = 2
 CONTEXT_WINDOW = timedelta(hours=1)
 MAX_CONTEXT_TERMS = 256
 
@@ -315,10 +317,10 @@ class MemoryService:
         return passages
 
     def with_context(self, passages: list[Passage]) -> list[Passage]:
-        """Give each new passage of one agent its context: the terms of the passage before it
-        (the one before it in the list, or for the first the agent's latest stored one), when
-        that was created at most CONTEXT_WINDOW earlier. A turn of a conversation is found by
-        the words of the turn it answers, a fix by the failure it follows."""
+        """Give each new passage of one agent its context: the terms of the CONTEXT_PASSAGES
+        passages before it (earlier in the list, then the agent's latest stored ones), those
+        created at most CONTEXT_WINDOW earlier. A turn of a conversation is then found by the
+        words of the turns it answers, a fix by the failure it follows."""
         if not passages:
             return passages
         first = passages[0]
@@ -328,12 +330,12 @@ class MemoryService:
                 start=first.created_at - CONTEXT_WINDOW,
                 end=first.created_at,
             ),
-            Page(limit=1),
+            Page(limit=CONTEXT_PASSAGES),
         )
-        previous = stored[0] if stored else None
+        previous = stored[::-1]  # oldest first
         for passage in passages:
             passage.context = _context(previous, passage)
-            previous = passage
+            previous = [*previous, passage][-CONTEXT_PASSAGES:]
         return passages
 
     def keywords_current(self) -> bool:
@@ -346,12 +348,13 @@ class MemoryService:
         done after each batch. Safe to interrupt: the next run starts over."""
 
         def batches() -> Iterator[list[Passage]]:
-            previous: dict[str, Passage] = {}
+            previous: dict[str, list[Passage]] = {}
             done = 0
             for page in _pages(lambda p: self.store.list_passages(PassageFilter(), p)):
                 for passage in page:
-                    passage.context = _context(previous.get(passage.agent_id), passage)
-                    previous[passage.agent_id] = passage
+                    before = previous.get(passage.agent_id, [])
+                    passage.context = _context(before, passage)
+                    previous[passage.agent_id] = [*before, passage][-CONTEXT_PASSAGES:]
                 yield page
                 done += len(page)
                 if progress is not None:
@@ -769,11 +772,11 @@ def _pages(fetch: Any, batch: int = 500) -> Iterator[list[Any]]:
         after = page[-1].id
 
 
-def _context(previous: Passage | None, passage: Passage) -> list[str]:
-    """The terms `passage` is also found by: those of the passage before it, if that was
-    created at most CONTEXT_WINDOW earlier."""
-    if previous is None:
-        return []
-    if not timedelta(0) <= passage.created_at - previous.created_at <= CONTEXT_WINDOW:
-        return []
-    return analyze(previous.text)[:MAX_CONTEXT_TERMS]
+def _context(previous: list[Passage], passage: Passage) -> list[str]:
+    """The terms `passage` is also found by: those of the passages before it (oldest first),
+    nearest first, of each created at most CONTEXT_WINDOW earlier."""
+    terms: list[str] = []
+    for before in reversed(previous):
+        if timedelta(0) <= passage.created_at - before.created_at <= CONTEXT_WINDOW:
+            terms.extend(analyze(before.text))
+    return terms[:MAX_CONTEXT_TERMS]

@@ -7,8 +7,8 @@ SQLite and PostgreSQL index and rank exactly alike. The analysis:
   (`snake_case` -> `snake`, `case`, `snake_case`; `getUserName` -> `get`, `user`, `name`,
   `getusername`; `src/app.py` -> `src`, `app`, `py`);
 - lower-cased, English stop words dropped, Snowball English stems (`painted` -> `paint`);
-- a passage is indexed with its own terms counted twice and the terms of its context (the
-  passage before it, see `service.py`) once, a two-field BM25 in one posting list.
+- a passage is indexed with its own terms counted OWN_WEIGHT times and the terms of its context
+  (the two passages before it, see `service.py`) once: a two-field BM25 in one posting list.
 
 Change anything here and bump ANALYZER_VERSION: stores re-analyse their passages at start.
 """
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import Stemmer
 
-ANALYZER_VERSION = "snowball-en-1"
+ANALYZER_VERSION = "snowball-en-2"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -37,7 +37,7 @@ STOPWORDS = frozenset(
 
 MAX_TERMS = 64  # distinct terms a query is searched with
 MAX_TERM_CHARS = 64  # longer "words" (hashes, base64) are not indexed
-OWN_WEIGHT = 2  # a passage's own terms count this many times against its context's once
+OWN_WEIGHT = 3  # a passage's own terms count this many times against its context's once
 
 _stemmer = Stemmer.Stemmer("english")
 

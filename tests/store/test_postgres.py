@@ -25,7 +25,7 @@ from mnemo.store.postgres import (
     hnsw_query,
     indexed_passages,
 )
-from mnemo.text import ANALYZER_VERSION
+from mnemo.text import ANALYZER_VERSION, OWN_WEIGHT
 from tests.postgres import fresh_database
 
 
@@ -521,8 +521,8 @@ def test_a_batch_that_fails_in_a_bulk_load_is_raised_after_the_indexes_are_built
 def _bm25(texts: list[str], query: list[str]) -> list[float]:
     """BM25 as docs/search.md states it: Lucene's IDF over the searched passages, the average
     length taken over the query words' postings, k1 1.2, b 0.4, a passage's own words counted
-    twice (texts of stop-word- and stem-free words, inserted without context)."""
-    docs = [text.split() * 2 for text in texts]
+    OWN_WEIGHT times (texts of stop-word- and stem-free words, inserted without context)."""
+    docs = [text.split() * OWN_WEIGHT for text in texts]
     postings = [(word, doc) for doc in docs for word in set(doc) if word in query]
     average = sum(len(doc) for _, doc in postings) / len(postings)
     scores = []
