@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -51,11 +53,14 @@ def test_a_term_in_most_passages_still_counts() -> None:
     assert 0 < bm25.idf(100, 90) < bm25.idf(100, 10)
 
 
-def test_packing_here_matches_the_sql_packing() -> None:
-    seqs, tfs, lengths = np.array([10, 11]), np.array([1, 300]), np.array([4, 70_000])
-    assert (
-        bm25.pack(seqs, tfs, lengths).tolist() == _packed([(10, 1, 4), (11, 300, 70_000)]).tolist()
-    )
+def test_sqlite_packs_postings_as_postgresql_does() -> None:
+    from mnemo.store.sqlite import _PACKED
+
+    conn = sqlite3.connect(":memory:")
+    rows = [(10, 1, 4), (11, 300, 70_000), (2**38, 7, 9)]
+    select = f"SELECT {_PACKED} FROM (SELECT ? AS seq, ? AS tf, ? AS doclen)"
+    packed = [conn.execute(select, row).fetchone()[0] for row in rows]
+    assert packed == _packed(rows).tolist()
 
 
 def test_frequencies_are_capped_and_the_length_is_their_sum() -> None:

@@ -63,15 +63,6 @@ def term_frequencies(terms: Sequence[str]) -> tuple[dict[str, int], int]:
     return capped, sum(capped.values())
 
 
-def pack(seqs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """PACKED_POSTING values computed here (as int64), capped like the SQL."""
-    return (
-        seqs.astype(np.int64) << SEQ_SHIFT
-        | np.minimum(tfs, TF_MAX).astype(np.int64) << TF_SHIFT
-        | np.minimum(lengths, LENGTH_MAX).astype(np.int64)
-    )
-
-
 def idf(corpus: int, frequency: int) -> float:
     """Lucene's IDF, log(1 + (N - n + 0.5) / (n + 0.5)): positive however common the term (a
     name in half the passages still counts)."""

@@ -38,6 +38,11 @@ from mnemo.store.vector_index import VectorIndex
 from mnemo.text import index_terms, query_terms, search_terms
 
 BUSY_TIMEOUT_MS = 10_000
+# A posting as bm25.PACKED_POSTING packs it in PostgreSQL.
+_PACKED = (
+    f"(seq << {bm25.SEQ_SHIFT}) | (min(tf, {bm25.TF_MAX}) << {bm25.TF_SHIFT})"
+    f" | min(doclen, {bm25.LENGTH_MAX})"
+)
 STALE_CLAIM = timedelta(minutes=5)  # an in-progress Idempotency-Key older than this is dead
 
 
@@ -562,19 +567,23 @@ class SQLiteStore:
             scope = f" AND agent_id IN ({','.join('?' * len(filters.agent_ids))})"
             scope_params = list(filters.agent_ids)
         with self._read() as conn:
+            # One row per term, its postings packed as bm25.PACKED_POSTING and joined by
+            # commas: parsed in C, where a row per posting cost Python a tuple each.
             rows = conn.execute(
-                "SELECT term, seq, tf, doclen FROM passage_postings"
-                f" WHERE term IN ({','.join('?' * len(terms))}){scope} ORDER BY term, seq",
+                f"SELECT term, group_concat({_PACKED}) FROM passage_postings"
+                f" WHERE term IN ({','.join('?' * len(terms))}){scope} GROUP BY term",
                 [*terms, *scope_params],
             ).fetchall()
-            if not rows:
+            postings = {
+                term: np.fromstring(packed, dtype=np.int64, sep=",") for term, packed in rows
+            }
+            if not postings:
                 return []
-            postings = _packed_by_term(rows)
             passing = postings
             if _narrows(filters):
                 where, params = _passage_where(filters)
-                candidates = sorted({row[1] for row in rows})
-                kept = _seqs_where(conn, candidates, where, params)
+                candidates = np.unique(np.concatenate(list(postings.values())) >> bm25.SEQ_SHIFT)
+                kept = _seqs_where(conn, candidates.tolist(), where, params)
                 passing = {
                     term: found[np.isin(found >> bm25.SEQ_SHIFT, kept)]
                     for term, found in postings.items()
@@ -585,12 +594,14 @@ class SQLiteStore:
             ranked = bm25.rank(
                 [(postings[t], passing[t]) for t in terms if t in postings], corpus, limit
             )
+            if not ranked:
+                return []
             ids = dict(
                 conn.execute(
                     f"SELECT seq, id FROM passages WHERE seq IN ({','.join('?' * len(ranked))})",
                     [seq for seq, _ in ranked],
                 ).fetchall()
-            ) if ranked else {}
+            )
         return [(ids[seq], score) for seq, score in ranked if seq in ids]
 
     def analyzer_version(self) -> str:
@@ -829,18 +840,6 @@ def _write_postings(conn: sqlite3.Connection, passages: Iterable[tuple[Passage, 
         "INSERT INTO passage_postings (term, agent_id, seq, tf, doclen) VALUES (?, ?, ?, ?, ?)",
         rows,
     )
-
-
-def _packed_by_term(rows: list[sqlite3.Row]) -> dict[str, np.ndarray]:
-    """(term, seq, tf, doclen) rows, ordered by term and seq, as bm25 packed postings."""
-    out: dict[str, np.ndarray] = {}
-    start = 0
-    for end in range(1, len(rows) + 1):
-        if end == len(rows) or rows[end][0] != rows[start][0]:
-            chunk = np.array([tuple(r)[1:] for r in rows[start:end]], dtype=np.int64)
-            out[rows[start][0]] = bm25.pack(chunk[:, 0], chunk[:, 1], chunk[:, 2])
-            start = end
-    return out
 
 
 def _seqs_where(
