@@ -7,7 +7,7 @@ import dataclasses
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -332,10 +332,10 @@ class MemoryService:
             ),
             Page(limit=CONTEXT_PASSAGES),
         )
-        previous = stored[::-1]  # oldest first
+        previous = [(p, analyze(p.text)) for p in stored[::-1]]  # oldest first
         for passage in passages:
             passage.context = _context(previous, passage)
-            previous = [*previous, passage][-CONTEXT_PASSAGES:]
+            previous = [*previous, (passage, analyze(passage.text))][-CONTEXT_PASSAGES:]
         return passages
 
     def keywords_current(self) -> bool:
@@ -348,13 +348,14 @@ class MemoryService:
         done after each batch. Safe to interrupt: the next run starts over."""
 
         def batches() -> Iterator[list[Passage]]:
-            previous: dict[str, list[Passage]] = {}
+            previous: dict[str, list[tuple[Passage, list[str]]]] = {}
             done = 0
             for page in _pages(lambda p: self.store.list_passages(PassageFilter(), p)):
                 for passage in page:
                     before = previous.get(passage.agent_id, [])
                     passage.context = _context(before, passage)
-                    previous[passage.agent_id] = [*before, passage][-CONTEXT_PASSAGES:]
+                    latest = (passage, analyze(passage.text))
+                    previous[passage.agent_id] = [*before, latest][-CONTEXT_PASSAGES:]
                 yield page
                 done += len(page)
                 if progress is not None:
@@ -536,46 +537,43 @@ class MemoryService:
             ranked = self.store.lexical_search(query, filters, top_k)
             return self._scored(ranked, {})
         depth = max(MIN_CANDIDATES, 4 * top_k)
-        # In hybrid mode the keyword query runs in the database while this thread embeds
-        # the query and searches vectors: the two sides overlap instead of adding up.
-        lexical = (
-            _SEARCH_THREADS.submit(self.store.lexical_search, query, filters, depth)
-            if mode == "hybrid"
-            else None
-        )
         handle = embedding or self.embedders.default_handle
-        vector = self.embedders.embed_query(handle, query)
+        if mode == "vector":
+            vector = self.embedders.embed_query(handle, query)
+            nearest = self.store.vector_search(vector, handle, filters, depth)
+            return self._scored(nearest[:top_k], dict(nearest))
+        # The keyword side runs in the database while this thread embeds the query and searches
+        # vectors; once the query vector is ready, it also fetches its candidates' cosines. The
+        # two sides overlap instead of adding up.
+        query_vector: Future[np.ndarray] = Future()
+
+        def keyword_side() -> tuple[list[tuple[str, float]], dict[str, float]]:
+            keyword = self.store.lexical_search(query, filters, depth)
+            ids = [pid for pid, _ in keyword]
+            return keyword, self.store.similarities(query_vector.result(), handle, ids)
+
+        lexical = _SEARCH_THREADS.submit(keyword_side)
+        try:
+            vector = self.embedders.embed_query(handle, query)
+        except BaseException as exc:
+            query_vector.set_exception(exc)
+            raise
+        query_vector.set_result(vector)
         nearest = self.store.vector_search(vector, handle, filters, depth)
-        similarity = dict(nearest)
-        if lexical is None:
-            return self._scored(nearest[:top_k], similarity)
-        keyword = lexical.result()
-        unseen = [pid for pid, _ in keyword if pid not in similarity]
-        for pid, stored in self.store.passage_vectors(unseen).items():
-            if len(stored) == len(vector):
-                similarity[pid] = float(np.dot(stored, vector))
+        keyword, similarity = lexical.result()
+        similarity.update(nearest)
         fused = fuse_scores(
             keyword, similarity, self.settings.lexical_weight, self.settings.vector_weight
         )
-        return self._scored(fused[:top_k], similarity, handle)
+        return self._scored(fused[:top_k], similarity)
 
     def _scored(
-        self,
-        ranked: list[tuple[str, float]],
-        similarity: dict[str, float],
-        handle: str | None = None,
+        self, ranked: list[tuple[str, float]], similarity: dict[str, float]
     ) -> list[Scored]:
         by_id = {p.id: p for p in self.store.get_passages([pid for pid, _ in ranked])}
-        hits = []
-        for pid, score in ranked:
-            passage = by_id.get(pid)
-            if passage is None:
-                continue
-            cosine = similarity.get(pid)
-            if handle is not None and passage.embedding_handle != handle:
-                cosine = None  # a vector of another model says nothing about this query
-            hits.append(Scored(passage, score, cosine))
-        return hits
+        return [
+            Scored(by_id[pid], score, similarity.get(pid)) for pid, score in ranked if pid in by_id
+        ]
 
     # ------------------------------------------------------------------ messages (recall)
 
@@ -772,11 +770,11 @@ def _pages(fetch: Any, batch: int = 500) -> Iterator[list[Any]]:
         after = page[-1].id
 
 
-def _context(previous: list[Passage], passage: Passage) -> list[str]:
-    """The terms `passage` is also found by: those of the passages before it (oldest first),
-    nearest first, of each created at most CONTEXT_WINDOW earlier."""
-    terms: list[str] = []
-    for before in reversed(previous):
+def _context(previous: list[tuple[Passage, list[str]]], passage: Passage) -> list[str]:
+    """The terms `passage` is also found by: those of the passages before it (given oldest
+    first, with their terms), nearest first, of each created at most CONTEXT_WINDOW earlier."""
+    context: list[str] = []
+    for before, terms in reversed(previous):
         if timedelta(0) <= passage.created_at - before.created_at <= CONTEXT_WINDOW:
-            terms.extend(analyze(before.text))
-    return terms[:MAX_CONTEXT_TERMS]
+            context.extend(terms)
+    return context[:MAX_CONTEXT_TERMS]

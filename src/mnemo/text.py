@@ -23,6 +23,9 @@ import Stemmer
 ANALYZER_VERSION = "snowball-en-2"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# A letter inside a word that is not ASCII lower case (getUserName, HTTPServer, also café):
+# such text takes the careful path through _parts.
+_INNER_CAPITAL = re.compile(r"\w[^\W\d_a-z]", re.UNICODE)
 
 # Function words carry no signal for BM25 and make "match any term" queries touch most rows.
 STOPWORDS = frozenset(
@@ -39,12 +42,17 @@ MAX_TERMS = 64  # distinct terms a query is searched with
 MAX_TERM_CHARS = 64  # longer "words" (hashes, base64) are not indexed
 OWN_WEIGHT = 3  # a passage's own terms count this many times against its context's once
 
-_stemmer = Stemmer.Stemmer("english")
+_stemmer = Stemmer.Stemmer("english", 0)  # its own cache is slower than none; ours is a dict
+_stems: dict[str, str] = {}
+STEM_CACHE_SIZE = 200_000
 
 
 def _parts(token: str) -> list[str]:
     """An identifier's parts: split at underscores, at a lower-case letter followed by an
     upper-case one, and before the last capital of a run followed by lower case (HTTPServer)."""
+    rest = token[1:]
+    if "_" not in token and rest == rest.lower():
+        return [token]  # no place to split: most words
     parts: list[str] = []
     current = ""
     for i, char in enumerate(token):
@@ -64,6 +72,13 @@ def _parts(token: str) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
+    if "_" not in text and not _INNER_CAPITAL.search(text):
+        # No identifier to split (most prose): one pass over the lower-cased text.
+        return [
+            w
+            for w in _WORD.findall(text.lower())
+            if len(w) <= MAX_TERM_CHARS and w not in STOPWORDS
+        ]
     words: list[str] = []
     for token in _WORD.findall(text):
         parts = _parts(token)
@@ -75,7 +90,15 @@ def _words(text: str) -> list[str]:
 
 def analyze(text: str) -> list[str]:
     """The terms of `text`, in order, repeats kept."""
-    return _stemmer.stemWords(_words(text))
+    terms = []
+    for word in _words(text):
+        stem = _stems.get(word)
+        if stem is None:
+            if len(_stems) >= STEM_CACHE_SIZE:
+                _stems.clear()
+            stem = _stems[word] = _stemmer.stemWord(word)
+        terms.append(stem)
+    return terms
 
 
 def search_terms(query: str) -> list[str]:

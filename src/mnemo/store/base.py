@@ -146,6 +146,12 @@ class Store(Protocol):
         """(passage id, cosine similarity) among passages embedded with `handle`."""
         ...
 
+    def similarities(
+        self, vector: np.ndarray, handle: str, passage_ids: Sequence[str]
+    ) -> dict[str, float]:
+        """Cosine to `vector` of those of `passage_ids` embedded with `handle`."""
+        ...
+
     def count_passages(self, agent_id: str | None = None) -> int: ...
     def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored embeddings by passage id (for copying between stores)."""

@@ -10,6 +10,7 @@ store/postgres_postings.py, store/sqlite.py.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,10 +57,7 @@ def lengths(postings: np.ndarray) -> np.ndarray:
 def term_frequencies(terms: Sequence[str]) -> tuple[dict[str, int], int]:
     """A passage's postings as both stores keep them: each term's frequency, capped at TF_MAX
     as PostgreSQL's tsvector positions are, and the passage's length, the sum of those."""
-    counts: dict[str, int] = {}
-    for term in terms:
-        counts[term] = counts.get(term, 0) + 1
-    capped = {term: min(count, TF_MAX) for term, count in counts.items()}
+    capped = {term: min(count, TF_MAX) for term, count in Counter(terms).items()}
     return capped, sum(capped.values())
 
 

@@ -750,6 +750,19 @@ class PostgresStore:
                 "SELECT count(*) AS n FROM passages WHERE agent_id = %s", (agent_id,)
             ).fetchone()["n"]
 
+    def similarities(
+        self, vector: np.ndarray, handle: str, passage_ids: Sequence[str]
+    ) -> dict[str, float]:
+        if not passage_ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, 1 - (embedding <=> %s::vector) AS score FROM passages"
+                " WHERE id = ANY(%s) AND embedding_handle = %s AND embedding IS NOT NULL",
+                (_vector(vector), list(passage_ids), handle),
+            ).fetchall()
+        return {r["id"]: float(r["score"]) for r in rows}
+
     def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not passage_ids:
             return {}
@@ -1134,11 +1147,16 @@ def _lexemes(passage: Passage) -> str:
     """A passage's keyword terms as a tsvector literal (`lexemes::tsvector` is its text_tsv):
     each term with as many positions as its frequency, so PostgreSQL counts what SQLite does."""
     frequencies, _ = bm25.term_frequencies(index_terms(passage.text, passage.context))
-    return " ".join(
-        "'" + term.replace("\\", "\\\\").replace("'", "''") + "':"
-        + ",".join(str(position) for position in range(1, tf + 1))
-        for term, tf in frequencies.items()
-    )
+    return " ".join(f"'{_quoted(term)}':{_POSITIONS[tf]}" for term, tf in frequencies.items())
+
+
+# "1", "1,2", "1,2,3", ...: the positions of a term that occurs that many times.
+_POSITIONS = ["", *(",".join(map(str, range(1, n + 1))) for n in range(1, bm25.TF_MAX + 1))]
+
+
+def _quoted(term: str) -> str:
+    """A lexeme inside single quotes of a tsvector literal (analysed terms hold neither)."""
+    return term.replace("\\", "\\\\").replace("'", "''") if "'" in term or "\\" in term else term
 
 
 def _message(r: dict[str, Any]) -> Message:

@@ -539,6 +539,22 @@ class SQLiteStore:
         """Nothing to prepare: postings and vector indexes keep up with inserts."""
         yield False
 
+    def similarities(
+        self, vector: np.ndarray, handle: str, passage_ids: Sequence[str]
+    ) -> dict[str, float]:
+        if not passage_ids:
+            return {}
+        marks = ",".join("?" * len(passage_ids))
+        rows = self._reader().execute(
+            f"SELECT id, embedding FROM passages WHERE id IN ({marks})"
+            " AND embedding_handle = ? AND embedding IS NOT NULL",
+            [*passage_ids, handle],
+        )
+        query = np.asarray(vector, dtype=np.float32)
+        return {
+            row[0]: float(np.dot(np.frombuffer(row[1], dtype=np.float32), query)) for row in rows
+        }
+
     def passage_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not passage_ids:
             return {}
