@@ -76,6 +76,15 @@ def reindex_command(args: argparse.Namespace, only_if_outdated: bool = False) ->
     settings = Settings.load(data_dir=args.data_dir, database_url=args.database_url)
     service = MemoryService(open_store(settings), EmbedderRegistry(settings), settings)
     try:
+        if getattr(args, "embeddings", False):
+            target = args.model or service.embedders.default_handle
+
+            def embedded(done: int) -> None:
+                print(f"\rre-embedded {done:,} passages with {target}", end="", file=sys.stderr)
+
+            done = service.reembed(args.agent or None, target, embedded)
+            print(f"\rre-embedded {done:,} passages with {target}", file=sys.stderr)
+            return 0
         if only_if_outdated and service.keywords_current():
             return 0
         total = service.store.count_passages()
@@ -198,13 +207,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "reindex",
-        help="re-analyse every passage for keyword search",
+        help="re-analyse passages for keyword search, or re-embed them with another model",
         description="Rewrite every passage's keyword postings with this version's analyzer "
         "(mnemo/text.py). Servers do it at start when the analyzer changed; 'mnemo migrate' "
-        "does it for PostgreSQL deployments whose replicas do not migrate.",
+        "does it for PostgreSQL deployments whose replicas do not migrate. With --embeddings: "
+        "move agents to the default embedding model (or --model) and re-embed their passages "
+        "made with another one; resumable, and vector search of an agent refuses to run "
+        "(409) until its passages are on one model.",
     )
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--database-url")
+    p.add_argument("--embeddings", action="store_true", help="re-embed instead of re-analyse")
+    p.add_argument("--model", help="embedding handle to move to (default: default_embedding)")
+    p.add_argument(
+        "--agent", action="append", help="only this agent (repeatable; default: every agent)"
+    )
     p.set_defaults(handler=reindex_command)
 
     p = commands.add_parser(

@@ -16,7 +16,7 @@ import numpy as np
 from mnemo import agent_file
 from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
-from mnemo.errors import InvalidInput, LimitExceeded, NotFound, TooLarge
+from mnemo.errors import Conflict, InvalidInput, LimitExceeded, NotFound, TooLarge
 from mnemo.metrics import SEARCH_SECONDS
 from mnemo.models import (
     MESSAGE_TYPES,
@@ -338,6 +338,55 @@ class MemoryService:
             previous = [*previous, (passage, analyze(passage.text))][-CONTEXT_PASSAGES:]
         return passages
 
+    def reembed(
+        self,
+        agent_ids: Sequence[str] | None = None,
+        handle: str | None = None,
+        progress: Callable[[int], None] | None = None,
+        batch: int = 256,
+    ) -> int:
+        """Move agents (all, or `agent_ids`) to the embedding model `handle` (the default one
+        if not given) and re-embed every passage of theirs made with another model, `batch`
+        at a time. The agent moves first, so new writes use the new model; run again after an
+        interruption to finish. Returns how many passages were re-embedded."""
+        target = self.embedders.check(handle or self.embedders.default_handle)
+        agents = (
+            [self.get_agent(agent_id) for agent_id in agent_ids]
+            if agent_ids is not None
+            else _drain(lambda page: self.store.list_agents(AgentFilter(), page))
+        )
+        done = 0
+        for agent in agents:
+            if agent.embedding != target:
+                agent.embedding = target
+                agent.updated_at = utcnow()
+                self.store.update_agent(agent)
+            stale: list[Passage] = []
+            for page in _pages(
+                lambda p, a=agent.id: self.store.list_passages(PassageFilter([a]), p)
+            ):
+                stale.extend(p for p in page if p.embedding_handle != target)
+                while len(stale) >= batch:
+                    done += self._reembed(stale[:batch], target, done, progress)
+                    stale = stale[batch:]
+            if stale:
+                done += self._reembed(stale, target, done, progress)
+        return done
+
+    def _reembed(
+        self,
+        passages: list[Passage],
+        handle: str,
+        done: int,
+        progress: Callable[[int], None] | None,
+    ) -> int:
+        self.store.replace_embeddings(
+            passages, self.embedders.embed(handle, [p.text for p in passages]), handle
+        )
+        if progress is not None:
+            progress(done + len(passages))
+        return len(passages)
+
     def keywords_current(self) -> bool:
         """Whether the keyword postings follow this version's analyzer (text.py)."""
         return self.store.analyzer_version() == ANALYZER_VERSION
@@ -538,6 +587,13 @@ class MemoryService:
             return self._scored(ranked, {})
         depth = max(MIN_CANDIDATES, 4 * top_k)
         handle = embedding or self.embedders.default_handle
+        scoped = filters.agent_ids is not None and len(filters.agent_ids) == 1
+        if scoped and self.store.mixed_embeddings(filters.agent_ids[0], handle):  # type: ignore[index]
+            raise Conflict(
+                f"some of this agent's passages are embedded with another model than "
+                f"{handle}: a vector search would leave them out. Run "
+                "'mnemo reindex --embeddings' to re-embed them; mode=lexical works meanwhile"
+            )
         if mode == "vector":
             vector = self.embedders.embed_query(handle, query)
             nearest = self.store.vector_search(vector, handle, filters, depth)

@@ -146,6 +146,17 @@ class Store(Protocol):
         """(passage id, cosine similarity) among passages embedded with `handle`."""
         ...
 
+    def mixed_embeddings(self, agent_id: str, handle: str) -> bool:
+        """Whether some of the agent's passages are embedded with another model than `handle`
+        (PostgreSQL may answer from a check up to a minute old)."""
+        ...
+
+    def replace_embeddings(
+        self, passages: Sequence[Passage], vectors: np.ndarray, handle: str
+    ) -> None:
+        """Store new embeddings, made with `handle`, for existing passages."""
+        ...
+
     def similarities(
         self, vector: np.ndarray, handle: str, passage_ids: Sequence[str]
     ) -> dict[str, float]:

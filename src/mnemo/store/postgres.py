@@ -55,6 +55,7 @@ COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other re
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
 CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
+SINGLE_MODEL_TTL = 60.0  # seconds an agent found on one embedding model is not checked again
 INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size (auto_ef_search) and type are reused
 EF_SEARCH_MAX = 1000  # pgvector's limit
 K = TypeVar("K")
@@ -84,6 +85,9 @@ class Expiring(Generic[K, V]):
         if len(self._values) > self.size:
             self._values.clear()
         self._values[key] = (value, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        self._values.clear()
 
 
 class PostgresStore:
@@ -117,6 +121,7 @@ class PostgresStore:
         self._graph_type = Expiring[None, str](INDEXED_SIZE_TTL)  # what the index holds
         self._corpus_sizes = Expiring[tuple[str, ...] | None, int](CORPUS_TTL)
         self._large_scopes = Expiring[tuple[tuple[str, ...], str], bool](CORPUS_TTL)
+        self._single_model = Expiring[tuple[str, str], bool](SINGLE_MODEL_TTL)
         self._written = threading.Event()
         self._closed = threading.Event()
         self._loading = False
@@ -349,6 +354,7 @@ class PostgresStore:
         return [_agent(r) for r in rows]
 
     def update_agent(self, agent: Agent) -> None:
+        self._single_model.clear()  # its model may have changed
         with self._tx() as conn:
             conn.execute(
                 "UPDATE agents SET name = %s, description = %s, system = %s, agent_type = %s,"
@@ -749,6 +755,36 @@ class PostgresStore:
             return conn.execute(
                 "SELECT count(*) AS n FROM passages WHERE agent_id = %s", (agent_id,)
             ).fetchone()["n"]
+
+    def mixed_embeddings(self, agent_id: str, handle: str) -> bool:
+        """Read over the agent's rows (no index answers it without tempting the planner away
+        from HNSW), so a "not mixed" is kept for SINGLE_MODEL_TTL seconds; this process forgets it
+        when it changes the agent's model or embeddings."""
+        key = (agent_id, handle)
+        if self._single_model.get(key):
+            return False
+        with self._conn() as conn:
+            mixed = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM passages WHERE agent_id = %s"
+                " AND embedding_handle <> %s) AS mixed",
+                (agent_id, handle),
+            ).fetchone()["mixed"]
+        if not mixed:
+            self._single_model.put(key, True)
+        return bool(mixed)
+
+    def replace_embeddings(
+        self, passages: Sequence[Passage], vectors: np.ndarray, handle: str
+    ) -> None:
+        if not passages:
+            return
+        self._single_model.clear()
+        with self._tx() as conn, conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE passages SET embedding = %s::vector, embedding_handle = %s WHERE id = %s",
+                [(_vector(v), handle, p.id) for p, v in zip(passages, vectors, strict=True)],
+            )
+        self._passages_written()
 
     def similarities(
         self, vector: np.ndarray, handle: str, passage_ids: Sequence[str]

@@ -353,3 +353,4 @@ def m010_python_lexemes(conn: Any) -> None:
         "INSERT INTO lexical_index DEFAULT VALUES",
     ):
         conn.execute(statement)
+

@@ -539,6 +539,39 @@ class SQLiteStore:
         """Nothing to prepare: postings and vector indexes keep up with inserts."""
         yield False
 
+    def mixed_embeddings(self, agent_id: str, handle: str) -> bool:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT EXISTS (SELECT 1 FROM passages WHERE agent_id = ?"
+                " AND (embedding_handle < ? OR embedding_handle > ?))",
+                (agent_id, handle, handle),
+            )
+            .fetchone()
+        )
+        return bool(row[0])
+
+    def replace_embeddings(
+        self, passages: Sequence[Passage], vectors: np.ndarray, handle: str
+    ) -> None:
+        if not passages:
+            return
+        with self._write_lock, self._write() as conn:
+            conn.executemany(
+                "UPDATE passages SET embedding = ?, embedding_handle = ? WHERE id = ?",
+                [
+                    (np.asarray(v, dtype=np.float32).tobytes(), handle, p.id)
+                    for p, v in zip(passages, vectors, strict=True)
+                ],
+            )
+            # In-memory vector indexes of other processes must notice the new embeddings.
+            conn.executemany(
+                "UPDATE passage_versions SET version = version + 1 WHERE agent_id = ?",
+                [(agent_id,) for agent_id in {p.agent_id for p in passages}],
+            )
+        for agent_id in {p.agent_id for p in passages}:
+            self._drop_indexes(agent_id)
+
     def similarities(
         self, vector: np.ndarray, handle: str, passage_ids: Sequence[str]
     ) -> dict[str, float]:

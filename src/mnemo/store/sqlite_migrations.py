@@ -216,3 +216,10 @@ def m002_keyword_postings(conn: sqlite3.Connection) -> None:
         INSERT INTO lexical_index (only_row, analyzer) VALUES (1, '');
         """,
     )
+
+
+@migration
+def m003_passages_by_embedding(conn: sqlite3.Connection) -> None:
+    """Which of an agent's passages are embedded with another model than its own: searches ask
+    this on every call while `mnemo reindex --embeddings` is moving an agent to a new model."""
+    conn.execute("CREATE INDEX passages_agent_handle ON passages (agent_id, embedding_handle)")
