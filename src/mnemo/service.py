@@ -587,8 +587,8 @@ class MemoryService:
             return self._scored(ranked, {})
         depth = max(MIN_CANDIDATES, 4 * top_k)
         handle = embedding or self.embedders.default_handle
-        scoped = filters.agent_ids is not None and len(filters.agent_ids) == 1
-        if scoped and self.store.mixed_embeddings(filters.agent_ids[0], handle):  # type: ignore[index]
+        agents = filters.agent_ids or []
+        if len(agents) == 1 and self.store.mixed_embeddings(agents[0], handle):
             raise Conflict(
                 f"some of this agent's passages are embedded with another model than "
                 f"{handle}: a vector search would leave them out. Run "

@@ -353,4 +353,3 @@ def m010_python_lexemes(conn: Any) -> None:
         "INSERT INTO lexical_index DEFAULT VALUES",
     ):
         conn.execute(statement)
-
