@@ -565,3 +565,32 @@ def test_keyword_scores_are_bm25_over_the_searched_agents(postgres_url: str) -> 
     assert pid == tagged.id  # filters choose passages; they do not change scores
     assert score == pytest.approx(expected[1])
     store.close()
+
+
+def test_replicas_starting_together_re_analyse_once(postgres_url: str) -> None:
+    url = fresh_database(postgres_url)
+    first = PostgresStore(url)
+    passages = _default_embedder_passages(first, 12)
+    first.insert_passages(passages, np.ones((12, 384), dtype=np.float32) / np.sqrt(384))
+    stores = [first, PostgresStore(url), PostgresStore(url)]
+    took: list[int] = []
+    errors: list[BaseException] = []
+
+    def reindex(store: PostgresStore) -> None:
+        try:
+            batches = [store.list_passages(PassageFilter(), Page(limit=5, ascending=True))]
+            took.append(store.reindex_keywords(batches, ANALYZER_VERSION))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reindex, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(took) == [0, 0, 5]  # one did the work; the others found it done
+    assert all(s.analyzer_version() == ANALYZER_VERSION for s in stores)
+    assert _postings(url) == _expected_postings(url)
+    for store in stores:
+        store.close()

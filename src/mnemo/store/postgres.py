@@ -55,6 +55,7 @@ COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other re
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
 CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
+REINDEX_LOCK = 0x6D6E656D6F02  # advisory lock: one replica re-analyses the passages at a time
 SINGLE_MODEL_TTL = 60.0  # seconds an agent found on one embedding model is not checked again
 INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size (auto_ef_search) and type are reused
 EF_SEARCH_MAX = 1000  # pgvector's limit
@@ -858,18 +859,30 @@ class PostgresStore:
 
     def reindex_keywords(self, batches: Iterable[Sequence[Passage]], version: str) -> int:
         """Rewrite each passage's context and lexemes, then rebuild every posting block from
-        them (writers wait for the rebuild, searches do not)."""
-        done = 0
-        for batch in batches:
-            with self._tx() as conn, conn.cursor() as cursor:
-                cursor.executemany(
-                    "UPDATE passages SET context = %s, lexemes = %s WHERE id = %s",
-                    [(" ".join(p.context), _lexemes(p), p.id) for p in batch],
-                )
-            done += len(batch)
-        with self._tx() as conn:
-            postgres_postings.rebuild(conn)
-            conn.execute("UPDATE lexical_index SET analyzer = %s", (version,))
+        them (writers wait for the rebuild, searches do not). One replica at a time: the
+        others wait for it, find the version current and do nothing."""
+        with self._conn() as conn:
+            conn.autocommit = True  # the lock outlives the transactions: one per batch
+            conn.execute("SELECT pg_advisory_lock(%s)", (REINDEX_LOCK,))
+            try:
+                current = conn.execute("SELECT analyzer FROM lexical_index").fetchone()
+                if current["analyzer"] == version:
+                    return 0
+                done = 0
+                for batch in batches:
+                    with conn.transaction(), conn.cursor() as cursor:
+                        cursor.executemany(
+                            "UPDATE passages SET context = %s, lexemes = %s WHERE id = %s",
+                            [(" ".join(p.context), _lexemes(p), p.id) for p in batch],
+                        )
+                    done += len(batch)
+                with conn.transaction():
+                    if done:
+                        postgres_postings.rebuild(conn)
+                    conn.execute("UPDATE lexical_index SET analyzer = %s", (version,))
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (REINDEX_LOCK,))
+                conn.autocommit = False
         self._passages_written()
         return done
 
