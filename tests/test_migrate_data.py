@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mnemo.text import ANALYZER_VERSION
 from tests.conftest import start_server
 from tests.postgres import fresh_database
 
@@ -77,6 +78,9 @@ def test_sqlite_to_postgres_and_back(postgres_url: str, tmp_path: Path) -> None:
             ).fetchall()
         )
     assert "m='16'" in indexes["passages_minilm_hnsw"]
+    with psycopg.connect(pg) as conn:  # nothing left to re-analyse when a server starts
+        [(analyzer,)] = conn.execute("SELECT analyzer FROM lexical_index").fetchall()
+    assert analyzer == ANALYZER_VERSION
 
     target = start_server(tmp_path / "pg-server", env={"MNEMO_DATABASE_URL": pg})
     try:

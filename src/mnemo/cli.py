@@ -102,12 +102,16 @@ def reindex_command(args: argparse.Namespace, only_if_outdated: bool = False) ->
 def migrate_data_command(args: argparse.Namespace) -> int:
     from mnemo.config import Settings
     from mnemo.store import open_store
+    from mnemo.text import ANALYZER_VERSION
     from mnemo.transfer import copy_store
 
     source = open_store(Settings.load(database_url=args.source))
     target = open_store(Settings.load(database_url=args.target))
     try:
         result = copy_store(source, target)
+        if source.analyzer_version() == ANALYZER_VERSION:
+            # The copies carry their context and were indexed by this analyzer on the way in.
+            target.reindex_keywords([], ANALYZER_VERSION)
     finally:
         source.close()
         target.close()
