@@ -118,7 +118,7 @@ class Scored:
 
     passage: Passage
     score: float
-    similarity: float | None = None  # cosine to the query, when the passage has a vector
+    similarity: float | None = None  # cosine to the query, in hybrid and vector searches
 
 
 # Input specs: what callers ask the service to create (ids and times are the service's).

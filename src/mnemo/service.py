@@ -332,10 +332,12 @@ class MemoryService:
             ),
             Page(limit=CONTEXT_PASSAGES),
         )
-        previous = [(p, analyze(p.text)) for p in stored[::-1]]  # oldest first
+        previous: list[tuple[Passage, list[str]]] = []
+        for passage in stored[::-1]:  # oldest first
+            previous = _remember(previous, passage)
         for passage in passages:
             passage.context = _context(previous, passage)
-            previous = [*previous, (passage, analyze(passage.text))][-CONTEXT_PASSAGES:]
+            previous = _remember(previous, passage)
         return passages
 
     def reembed(
@@ -403,8 +405,7 @@ class MemoryService:
                 for passage in page:
                     before = previous.get(passage.agent_id, [])
                     passage.context = _context(before, passage)
-                    latest = (passage, analyze(passage.text))
-                    previous[passage.agent_id] = [*before, latest][-CONTEXT_PASSAGES:]
+                    previous[passage.agent_id] = _remember(before, passage)
                 yield page
                 done += len(page)
                 if progress is not None:
@@ -824,6 +825,13 @@ def _pages(fetch: Any, batch: int = 500) -> Iterator[list[Any]]:
         if len(page) < batch:
             return
         after = page[-1].id
+
+
+def _remember(
+    previous: list[tuple[Passage, list[str]]], passage: Passage
+) -> list[tuple[Passage, list[str]]]:
+    """The last CONTEXT_PASSAGES passages with their terms, once `passage` is written."""
+    return [*previous, (passage, analyze(passage.text))][-CONTEXT_PASSAGES:]
 
 
 def _context(previous: list[tuple[Passage, list[str]]], passage: Passage) -> list[str]:

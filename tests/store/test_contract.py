@@ -320,3 +320,20 @@ def test_copy_support_vectors_counts_and_idempotent_messages(store: Store) -> No
     store.insert_messages([message])
     store.insert_messages([message])  # the same id again is skipped
     assert store.counts() == {"agents": 1, "blocks": 1, "passages": 2, "messages": 1}
+
+
+def test_keyword_scores_follow_inserts_and_deletes(store: Store) -> None:
+    a = agent()
+    store.create_agent(a, [], [])
+    mine = PassageFilter(agent_ids=[a.id])
+    first = passage(a.id, "canary rollout")
+    store.insert_passages([first], np.stack([unit(1, 0)]))
+    [(_, alone)] = store.lexical_search("canary", mine, 5)
+    others = [passage(a.id, f"unrelated note {i}") for i in range(5)]
+    store.insert_passages(others, np.stack([unit(0, 1)] * 5))
+    [(_, among_more)] = store.lexical_search("canary", mine, 5)
+    assert among_more > alone  # a rarer term in a larger corpus weighs more (IDF)
+    for other in others:
+        store.delete_passage(other.id)
+    [(_, again)] = store.lexical_search("canary", mine, 5)
+    assert again == pytest.approx(alone)

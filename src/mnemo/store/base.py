@@ -120,7 +120,8 @@ class Store(Protocol):
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]: ...
     def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
         """Replace text, tags, metadata and updated_at of an existing passage (and its
-        embedding when `vector` is given). False when the passage does not exist."""
+        embedding when `vector` is given); its keyword terms follow the new text and
+        `passage.context`. False when the passage does not exist."""
         ...
 
     def delete_passage(self, passage_id: str) -> bool: ...

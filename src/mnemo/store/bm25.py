@@ -61,6 +61,16 @@ def term_frequencies(terms: Sequence[str]) -> tuple[dict[str, int], int]:
     return capped, sum(capped.values())
 
 
+def passages_of(postings: Sequence[np.ndarray]) -> np.ndarray:
+    """The distinct passage seqs the postings belong to."""
+    return np.unique(np.concatenate([packed >> SEQ_SHIFT for packed in postings]))
+
+
+def restricted(postings: dict[str, np.ndarray], seqs: np.ndarray) -> dict[str, np.ndarray]:
+    """Each term's postings of the passages in `seqs` only (those passing a search's filters)."""
+    return {term: packed[np.isin(packed >> SEQ_SHIFT, seqs)] for term, packed in postings.items()}
+
+
 def idf(corpus: int, frequency: int) -> float:
     """Lucene's IDF, log(1 + (N - n + 0.5) / (n + 0.5)): positive however common the term (a
     name in half the passages still counts)."""

@@ -895,17 +895,14 @@ class PostgresStore:
     ) -> dict[str, np.ndarray]:
         """The read postings of the passages that pass the search's filters other than the
         agent's."""
-        candidates = np.unique(np.concatenate([read.postings >> bm25.SEQ_SHIFT for read in reads]))
+        candidates = bm25.passages_of([read.postings for read in reads])
         rows = conn.execute(
             "SELECT p.seq FROM unnest(%s::bigint[]) c(seq) JOIN passages p ON p.seq = c.seq"
             " WHERE " + " AND ".join(where),
             [candidates.tolist(), *params],
         ).fetchall()
         passing = np.fromiter((r["seq"] for r in rows), dtype=np.int64, count=len(rows))
-        return {
-            read.term: read.postings[np.isin(read.postings >> bm25.SEQ_SHIFT, passing)]
-            for read in reads
-        }
+        return bm25.restricted({read.term: read.postings for read in reads}, passing)
 
     def _corpus_size(self, conn: psycopg.Connection[Any], agent_ids: list[str] | None) -> int:
         """Passages BM25's IDF is taken over: those of the searched agents. Counted exactly up
@@ -1204,8 +1201,8 @@ _POSITIONS = ["", *(",".join(map(str, range(1, n + 1))) for n in range(1, bm25.T
 
 
 def _quoted(term: str) -> str:
-    """A lexeme inside single quotes of a tsvector literal (analysed terms hold neither)."""
-    return term.replace("\\", "\\\\").replace("'", "''") if "'" in term or "\\" in term else term
+    """A lexeme inside single quotes of a tsvector literal."""
+    return term.replace("\\", "\\\\").replace("'", "''")
 
 
 def _message(r: dict[str, Any]) -> Message:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import threading
@@ -56,6 +55,7 @@ class SQLiteStore:
         self._connections_lock = threading.Lock()
         self._indexes: dict[tuple[str, str], VectorIndex] = {}
         self._indexes_lock = threading.Lock()
+        self._corpus_sizes: dict[tuple[str, tuple[Any, ...]], tuple[tuple[Any, ...], int]] = {}
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=FULL")
@@ -497,14 +497,13 @@ class SQLiteStore:
             params.append(np.asarray(vector, dtype=np.float32).tobytes())
         with self._write_lock, self._write() as conn:
             row = conn.execute(
-                f"UPDATE passages SET {assignments} WHERE id = ? RETURNING seq, context",
+                f"UPDATE passages SET {assignments} WHERE id = ? RETURNING seq",
                 (*params, passage.id),
             ).fetchone()
             changed = row is not None
             if changed:
                 conn.execute("DELETE FROM passage_postings WHERE seq = ?", (row["seq"],))
-                stored = dataclasses.replace(passage, context=row["context"].split())
-                _write_postings(conn, [(stored, row["seq"])])
+                _write_postings(conn, [(passage, row["seq"])])
             if changed and vector is not None:
                 # In-memory vector indexes of other processes must notice the new embedding.
                 conn.execute(
@@ -543,9 +542,10 @@ class SQLiteStore:
         row = (
             self._reader()
             .execute(
-                "SELECT EXISTS (SELECT 1 FROM passages WHERE agent_id = ?"
-                " AND (embedding_handle < ? OR embedding_handle > ?))",
-                (agent_id, handle, handle),
+                # Two range probes of passages_agent_handle; `<>` would read every row.
+                "SELECT EXISTS (SELECT 1 FROM passages WHERE agent_id = ? AND embedding_handle < ?)"
+                " OR EXISTS (SELECT 1 FROM passages WHERE agent_id = ? AND embedding_handle > ?)",
+                (agent_id, handle, agent_id, handle),
             )
             .fetchone()
         )
@@ -631,15 +631,11 @@ class SQLiteStore:
             passing = postings
             if _narrows(filters):
                 where, params = _passage_where(filters)
-                candidates = np.unique(np.concatenate(list(postings.values())) >> bm25.SEQ_SHIFT)
-                kept = _seqs_where(conn, candidates.tolist(), where, params)
-                passing = {
-                    term: found[np.isin(found >> bm25.SEQ_SHIFT, kept)]
-                    for term, found in postings.items()
-                }
-            corpus = conn.execute(
-                f"SELECT count(*) FROM passages WHERE true{scope}", scope_params
-            ).fetchone()[0]
+                candidates = bm25.passages_of(list(postings.values()))
+                passing = bm25.restricted(
+                    postings, _seqs_where(conn, candidates.tolist(), where, params)
+                )
+            corpus = self._corpus_size(conn, scope, scope_params)
             ranked = bm25.rank(
                 [(postings[t], passing[t]) for t in terms if t in postings], corpus, limit
             )
@@ -652,6 +648,28 @@ class SQLiteStore:
                 ).fetchall()
             )
         return [(ids[seq], score) for seq, score in ranked if seq in ids]
+
+    def _corpus_size(self, conn: sqlite3.Connection, scope: str, params: list[Any]) -> int:
+        """Passages BM25's IDF is taken over, counted again only when a searched agent's
+        passage version (bumped by every insert and delete) has moved."""
+        versions = tuple(
+            conn.execute(
+                f"SELECT agent_id, version FROM passage_versions WHERE true{scope}"
+                " ORDER BY agent_id",
+                params,
+            ).fetchall()
+        )
+        key = (scope, tuple(params))
+        cached = self._corpus_sizes.get(key)
+        if cached is not None and cached[0] == versions:
+            return cached[1]
+        size = conn.execute(f"SELECT count(*) FROM passages WHERE true{scope}", params).fetchone()[
+            0
+        ]
+        if len(self._corpus_sizes) > 1024:
+            self._corpus_sizes.clear()
+        self._corpus_sizes[key] = (versions, size)
+        return size
 
     def analyzer_version(self) -> str:
         return self._reader().execute("SELECT analyzer FROM lexical_index").fetchone()[0]
