@@ -54,6 +54,9 @@ class Settings:
     max_request_bytes: int = 64 * 1024 * 1024
     max_page_size: int = 1000
     max_top_k: int = 1000
+    max_metadata_bytes: int = 64 * 1024  # one metadata object, as JSON
+    max_tags: int = 100
+    max_import_items: int = 20_000  # passages + messages + blocks in one imported file
     default_block_limit: int = 100_000
     # Embeddings: the local model is always available; an OpenAI-compatible endpoint is optional.
     default_embedding: str = DEFAULT_EMBEDDING

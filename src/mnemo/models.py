@@ -35,7 +35,7 @@ def to_utc(value: datetime) -> datetime:
 
 def format_time(value: datetime) -> str:
     """Fixed-width ISO-8601 in UTC, so stored strings sort in time order."""
-    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return to_utc(value).isoformat(timespec="microseconds")
 
 
 def parse_time(value: str) -> datetime:

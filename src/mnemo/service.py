@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mnemo import agent_file
+from mnemo import agent_file, validate
 from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
 from mnemo.errors import Conflict, InvalidInput, LimitExceeded, NotFound, TooLarge
@@ -62,15 +62,23 @@ class MemoryService:
         """Secrets replaced since the server started."""
         return self._redactions
 
-    def _clean(self, text: str) -> str:
-        clean, count = redact(text)
+    def _clean(self, text: str, name: str = "text") -> str:
+        """Checked (validate.string) and redacted."""
+        clean, count = redact(validate.string(name, text))
         self._count(count)
         return clean
 
-    def _clean_data(self, value: Any) -> Any:
-        clean, count = redact_value(value)
+    def _clean_data(self, value: Any, name: str = "metadata") -> Any:
+        """Checked (validate.data) and redacted."""
+        clean, count = redact_value(validate.data(name, value, self.settings.max_metadata_bytes))
         self._count(count)
         return clean
+
+    def _tags(self, values: Sequence[str], name: str = "tags") -> list[str]:
+        return validate.tags(values, self.settings.max_tags, name)
+
+    def _optional(self, name: str, value: str | None) -> str | None:
+        return None if value is None else validate.string(name, value)
 
     def _count(self, count: int) -> None:
         if count:
@@ -97,14 +105,14 @@ class MemoryService:
         agent = Agent(
             id=new_id("agent"),
             name=_check_name(name) if name is not None else f"agent-{secrets.token_hex(4)}",
-            description=description,
-            system=system or "",
-            agent_type=agent_type or "letta_v1_agent",
-            model=model,
+            description=self._optional("description", description),
+            system=self._clean(system or "", "system"),
+            agent_type=self._optional("agent_type", agent_type) or "letta_v1_agent",
+            model=self._optional("model", model),
             embedding=self.embedders.check(embedding or self.embedders.default_handle),
-            tags=list(dict.fromkeys(tags)),
+            tags=self._tags(tags),
             metadata=self._clean_data(metadata or {}),
-            timezone=timezone or "UTC",
+            timezone=self._optional("timezone", timezone) or "UTC",
         )
         labels = [b.label for b in memory_blocks]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
@@ -135,10 +143,10 @@ class MemoryService:
         if changes.get("metadata") is not None:
             agent.metadata = self._clean_data(changes["metadata"])
         if changes.get("tags") is not None:
-            agent.tags = list(dict.fromkeys(changes["tags"]))
+            agent.tags = self._tags(changes["tags"])
         for name in ("description", "system", "agent_type", "model", "timezone"):
             if changes.get(name) is not None:
-                setattr(agent, name, changes[name])
+                setattr(agent, name, validate.string(name, changes[name]))
         agent.updated_at = utcnow()
         self.store.update_agent(agent)
         if changes.get("block_ids") is not None:
@@ -163,23 +171,22 @@ class MemoryService:
     # ------------------------------------------------------------------ blocks
 
     def _new_block(self, spec: NewBlock, owner: str | None = None) -> Block:
-        label = (spec.label or "").strip()
-        if not label:
-            raise InvalidInput("label: must not be empty")
-        limit = spec.limit if spec.limit is not None else self.settings.default_block_limit
-        if limit <= 0:
-            raise InvalidInput(f"limit: must be a positive number of characters, got {limit}")
-        value = self._clean((spec.value or "").replace("\x00", ""))
+        limit = _block_limit(
+            spec.limit if spec.limit is not None else self.settings.default_block_limit
+        )
+        value = self._clean(spec.value or "", "value")
         _check_limit(value, limit)
         return Block(
             id=new_id("block"),
-            label=label,
+            label=validate.label(spec.label or ""),
             value=value,
             limit=limit,
-            description=self._clean(spec.description) if spec.description else spec.description,
+            description=self._clean(spec.description, "description")
+            if spec.description
+            else spec.description,
             read_only=spec.read_only,
             metadata=self._clean_data(spec.metadata or {}),
-            tags=list(dict.fromkeys(spec.tags or [])),
+            tags=self._tags(spec.tags or []),
             owner_agent_id=owner,
         )
 
@@ -207,15 +214,11 @@ class MemoryService:
         """A block with the non-null `changes` applied, every limit rule checked."""
         new = dataclasses.replace(block, updated_at=utcnow())
         if changes.get("label") is not None:
-            new.label = changes["label"].strip()
-            if not new.label:
-                raise InvalidInput("label: must not be empty")
+            new.label = validate.label(changes["label"])
         if changes.get("limit") is not None:
-            if changes["limit"] <= 0:
-                raise InvalidInput(f"limit: must be positive, got {changes['limit']}")
-            new.limit = changes["limit"]
+            new.limit = _block_limit(changes["limit"])
         if changes.get("value") is not None:
-            new.value = self._clean(changes["value"].replace("\x00", ""))
+            new.value = self._clean(changes["value"], "value")
         elif len(new.value) > new.limit:
             raise LimitExceeded(
                 f"Limit ({new.limit}) cannot be less than current value length "
@@ -223,13 +226,13 @@ class MemoryService:
             )
         _check_limit(new.value, new.limit)
         if changes.get("description") is not None:
-            new.description = self._clean(changes["description"])
+            new.description = self._clean(changes["description"], "description")
         if changes.get("read_only") is not None:
             new.read_only = bool(changes["read_only"])
         if changes.get("metadata") is not None:
             new.metadata = self._clean_data(changes["metadata"])
         if changes.get("tags") is not None:
-            new.tags = list(dict.fromkeys(changes["tags"]))
+            new.tags = self._tags(changes["tags"])
         return new
 
     def delete_block(self, block_id: str) -> None:
@@ -264,7 +267,8 @@ class MemoryService:
         Returns the block and how many characters were trimmed from its start.
         """
         block = self.get_agent_block(agent_id, label)
-        addition = self._clean(text.replace("\x00", ""))
+        addition = self._clean(text)
+        separator = self._clean(separator, "separator")
         trimmed = 0
 
         def append(current: Block) -> Block:
@@ -414,7 +418,7 @@ class MemoryService:
         return self.store.reindex_keywords(batches(), ANALYZER_VERSION)
 
     def _new_passage(self, agent: Agent, item: NewPassage) -> Passage:
-        text = item.text or ""
+        text = validate.string("text", item.text or "")
         if not text.strip():
             raise InvalidInput("text: must not be empty")
         if len(text) > self.settings.max_passage_chars:
@@ -426,11 +430,11 @@ class MemoryService:
         return Passage(
             id=new_id("passage"),
             agent_id=agent.id,
-            text=self._clean(text.replace("\x00", "")),
+            text=self._clean(text),
             embedding_handle=agent.embedding,
-            tags=list(dict.fromkeys(item.tags or [])),
+            tags=self._tags(item.tags or []),
             metadata=self._clean_data(item.metadata or {}),
-            created_at=to_utc(item.created_at) if item.created_at else now,
+            created_at=validate.moment("created_at", item.created_at) if item.created_at else now,
             updated_at=now,
         )
 
@@ -494,7 +498,7 @@ class MemoryService:
                 changed.text = checked
                 vector = self.embedders.embed(current.embedding_handle, [checked])[0]
         if tags is not None:
-            changed.tags = list(dict.fromkeys(tags))
+            changed.tags = self._tags(tags)
         if metadata:
             merged = dict(current.metadata)
             for key, value in self._clean_data(metadata).items():
@@ -502,7 +506,7 @@ class MemoryService:
                     merged.pop(key, None)
                 else:
                     merged[key] = value
-            changed.metadata = merged
+            changed.metadata = self._clean_data(merged)
         if not self.store.update_passage(changed, vector):
             raise NotFound(f"Passage {passage_id!r} not found for agent {agent_id!r}")
         return changed
@@ -522,7 +526,7 @@ class MemoryService:
             raise InvalidInput("prune: give older_than_days, keep_latest or both")
         if keep_latest is not None and keep_latest < 0:
             raise InvalidInput(f"keep_latest: must be 0 or more, got {keep_latest}")
-        filters = dataclasses.replace(filters, agent_ids=[agent_id])
+        filters = dataclasses.replace(_checked(filters), agent_ids=[agent_id])
         matching = _drain(lambda page: self.store.list_passages(filters, page))  # oldest first
         doomed: dict[str, Passage] = {}
         if keep_latest is not None:
@@ -540,7 +544,7 @@ class MemoryService:
         return self.store.count_passages(agent_id)
 
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
-        return self.store.list_passages(filters, self._page(page))
+        return self.store.list_passages(_checked(filters), self._page(page))
 
     def get_passage(self, agent_id: str, passage_id: str) -> Passage:
         """One of the agent's passages; another agent's passage is not found here."""
@@ -570,10 +574,10 @@ class MemoryService:
             raise InvalidInput(f"mode: must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if top_k < 1 or top_k > self.settings.max_top_k:
             raise InvalidInput(f"top_k: must be between 1 and {self.settings.max_top_k}")
-        if not query.strip():
+        if not validate.string("query", query).strip():
             return []
         with SEARCH_SECONDS.labels(mode).time():
-            return self._search(query, filters, top_k, mode, embedding)
+            return self._search(query, _checked(filters), top_k, mode, embedding)
 
     def _search(
         self,
@@ -649,34 +653,39 @@ class MemoryService:
                     f"messages[{position}].content: {len(item.content)} characters is over the "
                     f"limit of {self.settings.max_passage_chars} (max_passage_chars)"
                 )
+            field = f"messages[{position}]"
             messages.append(
                 Message(
                     id=new_id("message"),
                     agent_id=agent_id,
                     message_type=item.message_type,
-                    content=self._clean(item.content.replace("\x00", "")),
-                    conversation_id=item.conversation_id,
-                    tool_name=item.tool_name,
-                    tool_call_id=item.tool_call_id,
+                    content=self._clean(item.content, f"{field}.content"),
+                    conversation_id=self._optional(
+                        f"{field}.conversation_id", item.conversation_id
+                    ),
+                    tool_name=self._optional(f"{field}.tool_name", item.tool_name),
+                    tool_call_id=self._optional(f"{field}.tool_call_id", item.tool_call_id),
                     is_err=item.is_err,
-                    metadata=self._clean_data(item.metadata or {}),
-                    created_at=to_utc(item.created_at) if item.created_at else now,
+                    metadata=self._clean_data(item.metadata or {}, f"{field}.metadata"),
+                    created_at=validate.moment(f"{field}.created_at", item.created_at)
+                    if item.created_at
+                    else now,
                 )
             )
         self.store.insert_messages(messages)
         return messages
 
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
-        return self.store.list_messages(filters, self._page(page))
+        return self.store.list_messages(_checked_messages(filters), self._page(page))
 
     def search_messages(
         self, query: str, filters: MessageFilter, limit: int
     ) -> list[tuple[Message, float]]:
         if limit < 1 or limit > self.settings.max_top_k:
             raise InvalidInput(f"limit: must be between 1 and {self.settings.max_top_k}")
-        if not query.strip():
+        if not validate.string("query", query).strip():
             return []
-        return self.store.search_messages(query, filters, limit)
+        return self.store.search_messages(query, _checked_messages(filters), limit)
 
     # ------------------------------------------------------------------ export / import
 
@@ -776,14 +785,33 @@ def fuse_scores(
 
 
 def _check_name(name: str) -> str:
-    clean = name.strip()
-    if not clean:
-        raise InvalidInput("name: must not be empty")
-    if len(clean) > 200:
-        raise InvalidInput(f"name: at most 200 characters, got {len(clean)}")
-    if any(ord(ch) < 32 for ch in clean):
-        raise InvalidInput("name: must not contain control characters")
-    return clean
+    return validate.name_like("name", name, 200)
+
+
+def _block_limit(limit: int) -> int:
+    if limit <= 0:
+        raise InvalidInput(f"limit: must be a positive number of characters, got {limit}")
+    return validate.integer("limit", limit, 1, validate.MAX_BLOCK_LIMIT)
+
+
+def _checked(filters: PassageFilter) -> PassageFilter:
+    """`filters` with every value one the stores can compare (validate.py)."""
+    return dataclasses.replace(
+        filters,
+        tags=validate.filter_tags(filters.tags),
+        start=validate.moment("start", filters.start) if filters.start else None,
+        end=validate.moment("end", filters.end) if filters.end else None,
+        metadata=validate.metadata_filter(filters.metadata),
+        contains=validate.string("search", filters.contains) if filters.contains else None,
+    )
+
+
+def _checked_messages(filters: MessageFilter) -> MessageFilter:
+    return dataclasses.replace(
+        filters,
+        start=validate.moment("start", filters.start) if filters.start else None,
+        end=validate.moment("end", filters.end) if filters.end else None,
+    )
 
 
 def _check_limit(value: str, limit: int) -> None:

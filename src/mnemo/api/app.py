@@ -12,7 +12,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from mnemo import __version__, metrics
 from mnemo.api.errors import install_error_handlers
-from mnemo.api.middleware import AuthMiddleware, BodyLimitMiddleware, IdempotencyMiddleware
+from mnemo.api.middleware import (
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    InternalErrorMiddleware,
+)
 from mnemo.api.observe import ObserveMiddleware
 from mnemo.api.routes import agents, archival, blocks, health, messages, transfer
 from mnemo.config import Settings
@@ -90,7 +95,9 @@ def create_app(settings: Settings, service: MemoryService | None = None) -> Fast
     )
     app.router.routes.extend(mcp_app.routes)
     install_error_handlers(app)
-    # Outermost first at request time: observation, size limit, auth, then idempotency.
+    # Outermost first at request time: observation, size limit, auth, idempotency, then the
+    # catch-all for unexpected errors.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(IdempotencyMiddleware, store=service.store)
     if settings.api_key:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key)

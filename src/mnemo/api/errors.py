@@ -5,7 +5,6 @@ Bodies follow Letta: `{"detail": "<message>"}` with `detail` a string that names
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,8 +14,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mnemo.errors import MnemoError
 from mnemo.models import ID_PREFIXES
-
-log = logging.getLogger("mnemo.api")
 
 
 def describe_validation_errors(errors: list[dict[str, Any]]) -> str:
@@ -50,12 +47,4 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"Internal server error ({type(exc).__name__}); see the server log"},
-            status_code=500,
         )

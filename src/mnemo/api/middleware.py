@@ -1,10 +1,12 @@
-"""Pure-ASGI middleware: bearer auth, request-size limit, Idempotency-Key replay."""
+"""Pure-ASGI middleware: bearer auth, request-size limit, Idempotency-Key replay, and the
+catch-all that turns an unexpected exception into a 500 response."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import suppress
 from typing import Any
@@ -14,6 +16,7 @@ import anyio.to_thread
 from mnemo.errors import MnemoError
 from mnemo.store.base import Store
 
+log = logging.getLogger("mnemo.api")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -140,6 +143,36 @@ class _TooBig(Exception):
     pass
 
 
+class InternalErrorMiddleware:
+    """An unexpected exception becomes a logged 500 response here, inside the other middleware,
+    so idempotency records it and the keep-alive connection stays open (Starlette's last-resort
+    handler re-raises after answering, and the server then drops the connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            detail = f"Internal server error ({type(exc).__name__}); see the server log"
+            await send_json(send, 500, {"detail": detail})
+
+
 class IdempotencyMiddleware:
     """A POST with `Idempotency-Key` runs once; a retry gets the stored response back."""
 
@@ -253,4 +286,9 @@ class IdempotencyMiddleware:
         await send({"type": "http.response.body", "body": existing.body})
 
 
-__all__ = ["AuthMiddleware", "BodyLimitMiddleware", "IdempotencyMiddleware"]
+__all__ = [
+    "AuthMiddleware",
+    "BodyLimitMiddleware",
+    "IdempotencyMiddleware",
+    "InternalErrorMiddleware",
+]

@@ -7,6 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mnemo.validate import MAX_BLOCK_LIMIT, MAX_INT, MAX_PRUNE_DAYS
+
+BlockLimit = Field(default=None, ge=1, le=MAX_BLOCK_LIMIT, description="characters")
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -15,7 +19,7 @@ class Body(BaseModel):
 class BlockCreate(Body):
     label: str
     value: str | None
-    limit: int | None = None
+    limit: int | None = BlockLimit
     description: str | None = None
     read_only: bool = False
     metadata: dict[str, Any] | None = None
@@ -25,7 +29,7 @@ class BlockCreate(Body):
 class BlockUpdate(Body):
     label: str | None = None
     value: str | None = None
-    limit: int | None = None
+    limit: int | None = BlockLimit
     description: str | None = None
     read_only: bool | None = None
     metadata: dict[str, Any] | None = None
@@ -99,8 +103,10 @@ class PruneRequest(Body):
     metadata: dict[str, Any] | None = Field(default=None, description="exact matches, e.g. type")
     tags: list[str] | None = None
     tag_match_mode: Literal["any", "all"] = "any"
-    older_than_days: float | None = Field(default=None, ge=0)
-    keep_latest: int | None = Field(default=None, ge=0)
+    older_than_days: float | None = Field(
+        default=None, ge=0, le=MAX_PRUNE_DAYS, allow_inf_nan=False
+    )
+    keep_latest: int | None = Field(default=None, ge=0, le=MAX_INT)
     dry_run: bool = False
 
 

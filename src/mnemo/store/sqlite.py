@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import timedelta
@@ -45,6 +46,18 @@ _PACKED = (
 STALE_CLAIM = timedelta(minutes=5)  # an in-progress Idempotency-Key older than this is dead
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that records the cursors it opens while `opened` is a list."""
+
+    opened: list[weakref.ref[sqlite3.Cursor]] | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        cursor = super().execute(sql, parameters)
+        if self.opened is not None:
+            self.opened.append(weakref.ref(cursor))
+        return cursor
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,8 +84,10 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ connections
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _connect(self) -> _Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, factory=_Connection
+        )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -80,7 +95,7 @@ class SQLiteStore:
             self._connections.append(conn)
         return conn
 
-    def _reader(self) -> sqlite3.Connection:
+    def _reader(self) -> _Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -101,12 +116,22 @@ class SQLiteStore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for multi-statement reads."""
+        """A consistent snapshot for multi-statement reads. If the read fails, the cursors it
+        opened are closed: one left open keeps its snapshot, so this thread's later reads would
+        miss newer commits, and it holds back WAL checkpoints."""
         conn = self._reader()
+        conn.opened = []
         conn.execute("BEGIN")
         try:
             yield conn
+        except BaseException:
+            for ref in conn.opened:
+                cursor = ref()
+                if cursor is not None:
+                    cursor.close()
+            raise
         finally:
+            conn.opened = None
             conn.execute("COMMIT")
 
     def close(self) -> None:

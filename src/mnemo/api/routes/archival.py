@@ -18,7 +18,7 @@ from mnemo.api.schemas import (
 )
 from mnemo.api.serialize import passage_json, search_result_json
 from mnemo.errors import InvalidInput, TooLarge
-from mnemo.models import ID_PATTERNS, NewPassage, is_valid_id, to_utc, utcnow
+from mnemo.models import ID_PATTERNS, NewPassage, is_valid_id, utcnow
 from mnemo.service import MemoryService
 from mnemo.store.base import PassageFilter
 
@@ -200,8 +200,8 @@ def search_all_passages(body: PassageSearch, service: Service) -> list[dict[str,
         agent_ids=agent_ids,
         tags=body.tags or [],
         match_all_tags=body.tag_match_mode == "all",
-        start=to_utc(body.start_date) if body.start_date else None,
-        end=to_utc(body.end_date) if body.end_date else None,
+        start=body.start_date,
+        end=body.end_date,
         metadata=body.metadata or {},
     )
     if body.query and body.query.strip():

@@ -12,7 +12,7 @@ from mnemo.api.routing import SlashTolerantRouter
 from mnemo.api.schemas import MessageIn, MessageSearch, MessagesImport
 from mnemo.api.serialize import message_json
 from mnemo.errors import InvalidInput, TooLarge
-from mnemo.models import NewMessage, to_utc
+from mnemo.models import NewMessage
 from mnemo.service import MemoryService
 from mnemo.store.base import MessageFilter
 
@@ -101,8 +101,8 @@ def search_messages(body: MessageSearch, service: Service) -> list[dict[str, Any
     filters = MessageFilter(
         agent_ids=[body.agent_id] if body.agent_id else None,
         conversation_id=body.conversation_id,
-        start=to_utc(body.start_date) if body.start_date else None,
-        end=to_utc(body.end_date) if body.end_date else None,
+        start=body.start_date,
+        end=body.end_date,
     )
     return [
         {
