@@ -23,7 +23,6 @@ from mnemo.models import (
     NewPassage,
     Passage,
     format_time,
-    parse_time,
     utcnow,
 )
 
@@ -171,13 +170,15 @@ class ParsedFile:
 def load(data: Any) -> ParsedFile:
     """Parse an .af document (dict, JSON text, or JSON text encoded twice)."""
     for _ in range(2):
-        if isinstance(data, bytes | bytearray):
-            data = data.decode("utf-8", errors="strict")
-        if isinstance(data, str):
-            try:
+        try:
+            if isinstance(data, bytes | bytearray):
+                data = data.decode("utf-8", errors="strict")
+            if isinstance(data, str):
                 data = json.loads(data)
-            except ValueError as exc:
-                raise InvalidInput(f"{CORRUPTED} {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{CORRUPTED} The file is not UTF-8 text: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInput(f"{CORRUPTED} {type(exc).__name__}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("agents"), list):
         raise InvalidInput(f"{CORRUPTED} Expected an object with an 'agents' list (Agent File v2).")
     try:
@@ -260,4 +261,4 @@ def content_text(content: Any) -> str:
 def _time(value: Any) -> datetime | None:
     if not value:
         return None
-    return parse_time(str(value).replace("Z", "+00:00"))
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

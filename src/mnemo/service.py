@@ -33,7 +33,15 @@ from mnemo.models import (
     utcnow,
 )
 from mnemo.redact import redact, redact_value
-from mnemo.store.base import AgentFilter, BlockFilter, MessageFilter, Page, PassageFilter, Store
+from mnemo.store.base import (
+    AgentContents,
+    AgentFilter,
+    BlockFilter,
+    MessageFilter,
+    Page,
+    PassageFilter,
+    Store,
+)
 from mnemo.text import ANALYZER_VERSION, analyze
 
 SearchMode = Literal["hybrid", "lexical", "vector"]
@@ -102,17 +110,16 @@ class MemoryService:
         memory_blocks: Sequence[NewBlock] = (),
         block_ids: Sequence[str] = (),
     ) -> Agent:
-        agent = Agent(
-            id=new_id("agent"),
-            name=_check_name(name) if name is not None else f"agent-{secrets.token_hex(4)}",
-            description=self._optional("description", description),
-            system=self._clean(system or "", "system"),
-            agent_type=self._optional("agent_type", agent_type) or "letta_v1_agent",
-            model=self._optional("model", model),
-            embedding=self.embedders.check(embedding or self.embedders.default_handle),
-            tags=self._tags(tags),
-            metadata=self._clean_data(metadata or {}),
-            timezone=self._optional("timezone", timezone) or "UTC",
+        agent = self._new_agent(
+            name=name,
+            description=description,
+            system=system,
+            agent_type=agent_type,
+            model=model,
+            embedding=embedding,
+            tags=tags,
+            metadata=metadata,
+            timezone=timezone,
         )
         labels = [b.label for b in memory_blocks]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
@@ -124,6 +131,32 @@ class MemoryService:
                 raise NotFound(f"Block {block_id!r} not found (block_ids)")
         self.store.create_agent(agent, blocks, list(dict.fromkeys(block_ids)))
         return agent
+
+    def _new_agent(
+        self,
+        *,
+        name: str | None,
+        description: str | None,
+        system: str | None,
+        agent_type: str | None,
+        model: str | None,
+        embedding: str | None,
+        tags: Sequence[str],
+        metadata: dict[str, Any] | None,
+        timezone: str | None,
+    ) -> Agent:
+        return Agent(
+            id=new_id("agent"),
+            name=_check_name(name) if name is not None else f"agent-{secrets.token_hex(4)}",
+            description=self._optional("description", description),
+            system=self._clean(system or "", "system"),
+            agent_type=self._optional("agent_type", agent_type) or "letta_v1_agent",
+            model=self._optional("model", model),
+            embedding=self.embedders.check(embedding or self.embedders.default_handle),
+            tags=self._tags(tags),
+            metadata=self._clean_data(metadata or {}),
+            timezone=self._optional("timezone", timezone) or "UTC",
+        )
 
     def get_agent(self, agent_id: str) -> Agent:
         agent = self.store.get_agent(agent_id)
@@ -640,6 +673,11 @@ class MemoryService:
 
     def add_messages(self, agent_id: str, items: Sequence[NewMessage]) -> list[Message]:
         self.get_agent(agent_id)
+        messages = self._new_messages(agent_id, items)
+        self.store.insert_messages(messages)
+        return messages
+
+    def _new_messages(self, agent_id: str, items: Sequence[NewMessage]) -> list[Message]:
         messages = []
         now = utcnow()
         for position, item in enumerate(items):
@@ -672,7 +710,6 @@ class MemoryService:
                     else now,
                 )
             )
-        self.store.insert_messages(messages)
         return messages
 
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
@@ -709,16 +746,29 @@ class MemoryService:
         strip_messages: bool = False,
         embedding: str | None = None,
     ) -> list[str]:
+        """Create the file's agents with their blocks, messages and passages in one
+        transaction: everything is checked and embedded first, and a bad item anywhere leaves
+        nothing behind."""
         parsed = agent_file.load(data)
+        size = len(parsed.blocks) + sum(
+            len(spec.passages) + (0 if strip_messages else len(spec.messages))
+            for spec in parsed.agents
+        )
+        if size > self.settings.max_import_items:
+            raise TooLarge(
+                f"agent file: {size} blocks, messages and passages is over the limit of "
+                f"{self.settings.max_import_items} per import (max_import_items); split the "
+                "file, or restore a complete backup with 'mnemo import'"
+            )
         if embedding:
             self.embedders.check(embedding)
-        block_ids: dict[str, str] = {}
-        created: list[str] = []
+        blocks: dict[str, Block] = {}
+        contents: list[AgentContents] = []
         for spec in parsed.agents:
             agent_name = name or spec.name
             if not name and append_copy_suffix:
                 agent_name = f"{agent_name}_copy"
-            agent = self.create_agent(
+            agent = self._new_agent(
                 name=agent_name,
                 description=spec.description,
                 system=spec.system,
@@ -729,21 +779,33 @@ class MemoryService:
                 metadata=spec.metadata,
                 timezone=spec.timezone,
             )
-            for file_block_id in spec.block_ids:
-                if file_block_id not in block_ids:
+            new_blocks: list[Block] = []
+            for file_block_id in dict.fromkeys(spec.block_ids):
+                if file_block_id not in blocks:
                     block_spec = parsed.blocks.get(file_block_id)
                     if block_spec is None:
                         raise InvalidInput(f"agent file: block {file_block_id!r} is not defined")
-                    block = self._new_block(block_spec, owner=agent.id)
-                    self.store.create_block(block)
-                    block_ids[file_block_id] = block.id
-                self.store.attach_block(agent.id, block_ids[file_block_id])
-            if not strip_messages and spec.messages:
-                self.add_messages(agent.id, spec.messages)
-            for start in range(0, len(spec.passages), 256):
-                self.add_passages(agent.id, spec.passages[start : start + 256])
-            created.append(agent.id)
-        return created
+                    blocks[file_block_id] = self._new_block(block_spec, owner=agent.id)
+                    new_blocks.append(blocks[file_block_id])
+            messages = [] if strip_messages else self._new_messages(agent.id, spec.messages)
+            passages = self.with_context([self._new_passage(agent, item) for item in spec.passages])
+            vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
+            contents.append(
+                AgentContents(
+                    agent=agent,
+                    new_blocks=new_blocks,
+                    block_ids=[
+                        blocks[b].id
+                        for b in dict.fromkeys(spec.block_ids)
+                        if blocks[b].owner_agent_id != agent.id
+                    ],
+                    messages=messages,
+                    passages=passages,
+                    vectors=vectors,
+                )
+            )
+        self.store.import_agents(contents)
+        return [item.agent.id for item in contents]
 
     def _known_or_default(self, handle: str | None) -> str:
         return handle if handle in self.embedders.handles else self.embedders.default_handle

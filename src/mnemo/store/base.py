@@ -69,6 +69,18 @@ class MessageFilter:
 
 
 @dataclass
+class AgentContents:
+    """An agent with everything it holds, written by Store.import_agents in one transaction."""
+
+    agent: Agent
+    new_blocks: list[Block]  # created and attached
+    block_ids: list[str]  # attached too: existing blocks, or new ones of an earlier agent
+    messages: list[Message]
+    passages: list[Passage]
+    vectors: np.ndarray
+
+
+@dataclass
 class IdempotentResponse:
     request_hash: str
     status_code: int
@@ -95,6 +107,11 @@ class Store(Protocol):
     def create_agent(
         self, agent: Agent, new_blocks: Sequence[Block], block_ids: Sequence[str]
     ) -> None: ...
+    def import_agents(self, contents: Sequence[AgentContents]) -> None:
+        """Create agents with their blocks, messages and passages: all of them or, on any
+        failure, none."""
+        ...
+
     def get_agent(self, agent_id: str) -> Agent | None: ...
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]: ...
     def update_agent(self, agent: Agent) -> None: ...

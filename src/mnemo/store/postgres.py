@@ -36,6 +36,7 @@ from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
 from mnemo.store import bm25, bulk_writer, postgres_migrations, postgres_postings, row_order
 from mnemo.store.base import (
+    AgentContents,
     AgentFilter,
     BlockFilter,
     IdempotentResponse,
@@ -307,31 +308,55 @@ class PostgresStore:
         self, agent: Agent, new_blocks: Sequence[Block], block_ids: Sequence[str]
     ) -> None:
         with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO agents (id, name, description, system, agent_type, model, embedding,"
-                " tags, metadata, timezone, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    agent.id,
-                    agent.name,
-                    agent.description,
-                    agent.system,
-                    agent.agent_type,
-                    agent.model,
-                    agent.embedding,
-                    Jsonb(agent.tags),
-                    Jsonb(agent.metadata),
-                    agent.timezone,
-                    agent.created_at,
-                    agent.updated_at,
-                ),
-            )
-            for block in new_blocks:
-                self._insert_block(conn, block)
-            for block in new_blocks:
-                self._attach(conn, agent.id, block.id)
-            for block_id in block_ids:
-                self._attach(conn, agent.id, block_id)
+            self._insert_agent(conn, agent, new_blocks, block_ids)
+
+    def import_agents(self, contents: Sequence[AgentContents]) -> None:
+        with self._tx() as conn:
+            for item in contents:
+                self._insert_agent(conn, item.agent, item.new_blocks, item.block_ids)
+                _insert_messages(conn, item.messages)
+                if item.passages:
+                    batch = (
+                        item.passages,
+                        item.vectors,
+                        self._neighbourhoods_of(item.passages, item.vectors),
+                    )
+                    self._copy_rows(conn, batch)
+        if any(item.passages for item in contents):
+            self._passages_written()
+
+    def _insert_agent(
+        self,
+        conn: psycopg.Connection[Any],
+        agent: Agent,
+        new_blocks: Sequence[Block],
+        block_ids: Sequence[str],
+    ) -> None:
+        conn.execute(
+            "INSERT INTO agents (id, name, description, system, agent_type, model, embedding,"
+            " tags, metadata, timezone, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                agent.id,
+                agent.name,
+                agent.description,
+                agent.system,
+                agent.agent_type,
+                agent.model,
+                agent.embedding,
+                Jsonb(agent.tags),
+                Jsonb(agent.metadata),
+                agent.timezone,
+                agent.created_at,
+                agent.updated_at,
+            ),
+        )
+        for block in new_blocks:
+            self._insert_block(conn, block)
+        for block in new_blocks:
+            self._attach(conn, agent.id, block.id)
+        for block_id in block_ids:
+            self._attach(conn, agent.id, block_id)
 
     def get_agent(self, agent_id: str) -> Agent | None:
         with self._conn() as conn:
@@ -551,51 +576,54 @@ class PostgresStore:
         self._passages_written()
 
     def _copy_passages(self, batch: PassageBatch) -> None:
+        with self._tx() as conn:
+            self._copy_rows(conn, batch)
+
+    def _copy_rows(self, conn: psycopg.Connection[Any], batch: PassageBatch) -> None:
         passages, vectors, neighbourhoods = batch
         columns = (
             "id, agent_id, text, tags, metadata, embedding_handle, embedding,"
             " created_at, updated_at, neighbourhood, context, lexemes"
         )
-        with self._tx() as conn:
-            vector_oid = self._vector_oid(conn)
-            # Binary COPY: formatting 384 floats as text took ~80% of a bulk load's time.
-            with (
-                conn.cursor() as cursor,
-                cursor.copy(f"COPY passages ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
-            ):
-                copy.set_types(
-                    [
-                        "text",
-                        "text",
-                        "text",
-                        "jsonb",
-                        "jsonb",
-                        "text",
-                        vector_oid,
-                        "timestamptz",
-                        "timestamptz",
-                        "int4",
-                        "text",
-                        "text",
-                    ]
-                )
-                for p, v, n in zip(passages, vectors, neighbourhoods, strict=True):
-                    copy.write_row(
-                        (
-                            p.id,
-                            p.agent_id,
-                            p.text,
-                            Jsonb(p.tags),
-                            Jsonb(p.metadata),
-                            p.embedding_handle,
-                            np.asarray(v, dtype=np.float32),
-                            p.created_at,
-                            p.updated_at,
-                            n,
-                            " ".join(p.context),
-                            _lexemes(p),
-                        )
+        vector_oid = self._vector_oid(conn)
+        # Binary COPY: formatting 384 floats as text took ~80% of a bulk load's time.
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY passages ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(
+                [
+                    "text",
+                    "text",
+                    "text",
+                    "jsonb",
+                    "jsonb",
+                    "text",
+                    vector_oid,
+                    "timestamptz",
+                    "timestamptz",
+                    "int4",
+                    "text",
+                    "text",
+                ]
+            )
+            for p, v, n in zip(passages, vectors, neighbourhoods, strict=True):
+                copy.write_row(
+                    (
+                        p.id,
+                        p.agent_id,
+                        p.text,
+                        Jsonb(p.tags),
+                        Jsonb(p.metadata),
+                        p.embedding_handle,
+                        np.asarray(v, dtype=np.float32),
+                        p.created_at,
+                        p.updated_at,
+                        n,
+                        " ".join(p.context),
+                        _lexemes(p),
                     )
+                )
 
     def _neighbourhoods_of(
         self, passages: Sequence[Passage], vectors: np.ndarray
@@ -997,30 +1025,9 @@ class PostgresStore:
     # ------------------------------------------------------------------ messages
 
     def insert_messages(self, messages: Sequence[Message]) -> None:
-        if not messages:
-            return
-        with self._tx() as conn, conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
-                " tool_name, tool_call_id, is_err, metadata, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO NOTHING",
-                [
-                    (
-                        m.id,
-                        m.agent_id,
-                        m.message_type,
-                        m.content,
-                        m.conversation_id,
-                        m.tool_name,
-                        m.tool_call_id,
-                        m.is_err,
-                        Jsonb(m.metadata),
-                        m.created_at,
-                    )
-                    for m in messages
-                ],
-            )
+        if messages:
+            with self._tx() as conn:
+                _insert_messages(conn, messages)
 
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = _message_where(filters)
@@ -1308,3 +1315,30 @@ def auto_ef_search(indexed: int) -> int:
     bulk loads ordered their rows and the graph went to half precision, hence 600
     (docs/benchmarks.md)."""
     return min(max(100, -(-indexed * 600 // 1_000_000)), EF_SEARCH_MAX)
+
+
+def _insert_messages(conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:
+    if not messages:
+        return
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
+            " tool_name, tool_call_id, is_err, metadata, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING",
+            [
+                (
+                    m.id,
+                    m.agent_id,
+                    m.message_type,
+                    m.content,
+                    m.conversation_id,
+                    m.tool_name,
+                    m.tool_call_id,
+                    m.is_err,
+                    Jsonb(m.metadata),
+                    m.created_at,
+                )
+                for m in messages
+            ],
+        )

@@ -27,6 +27,7 @@ from mnemo.errors import Conflict, NotFound
 from mnemo.models import Agent, Block, Message, Passage, format_time, parse_time, utcnow
 from mnemo.store import bm25, sqlite_migrations
 from mnemo.store.base import (
+    AgentContents,
     AgentFilter,
     BlockFilter,
     IdempotentResponse,
@@ -193,31 +194,47 @@ class SQLiteStore:
         self, agent: Agent, new_blocks: Sequence[Block], block_ids: Sequence[str]
     ) -> None:
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO agents (id, name, description, system, agent_type, model, embedding,"
-                " tags, metadata, timezone, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    agent.id,
-                    agent.name,
-                    agent.description,
-                    agent.system,
-                    agent.agent_type,
-                    agent.model,
-                    agent.embedding,
-                    json.dumps(agent.tags),
-                    json.dumps(agent.metadata),
-                    agent.timezone,
-                    format_time(agent.created_at),
-                    format_time(agent.updated_at),
-                ),
-            )
-            for block in new_blocks:
-                self._insert_block(conn, block)
-            for block in new_blocks:
-                self._attach(conn, agent.id, block.id)
-            for block_id in block_ids:
-                self._attach(conn, agent.id, block_id)
+            self._insert_agent(conn, agent, new_blocks, block_ids)
+
+    def import_agents(self, contents: Sequence[AgentContents]) -> None:
+        with self._write() as conn:
+            for item in contents:
+                self._insert_agent(conn, item.agent, item.new_blocks, item.block_ids)
+                _insert_messages(conn, item.messages)
+                _insert_passage_rows(conn, item.passages, item.vectors)
+
+    def _insert_agent(
+        self,
+        conn: sqlite3.Connection,
+        agent: Agent,
+        new_blocks: Sequence[Block],
+        block_ids: Sequence[str],
+    ) -> None:
+        conn.execute(
+            "INSERT INTO agents (id, name, description, system, agent_type, model, embedding,"
+            " tags, metadata, timezone, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                agent.id,
+                agent.name,
+                agent.description,
+                agent.system,
+                agent.agent_type,
+                agent.model,
+                agent.embedding,
+                json.dumps(agent.tags),
+                json.dumps(agent.metadata),
+                agent.timezone,
+                format_time(agent.created_at),
+                format_time(agent.updated_at),
+            ),
+        )
+        for block in new_blocks:
+            self._insert_block(conn, block)
+        for block in new_blocks:
+            self._attach(conn, agent.id, block.id)
+        for block_id in block_ids:
+            self._attach(conn, agent.id, block_id)
 
     def get_agent(self, agent_id: str) -> Agent | None:
         row = self._reader().execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
@@ -430,27 +447,7 @@ class SQLiteStore:
         with self._write_lock:  # held until the in-memory indexes have caught up
             with self._write() as conn:
                 before = self._versions(conn, agent_ids)
-                seqs = [
-                    conn.execute(
-                        "INSERT INTO passages (id, agent_id, text, tags, metadata,"
-                        " embedding_handle, embedding, created_at, updated_at, context)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            passage.id,
-                            passage.agent_id,
-                            passage.text,
-                            json.dumps(passage.tags),
-                            json.dumps(passage.metadata),
-                            passage.embedding_handle,
-                            np.asarray(vector, dtype=np.float32).tobytes(),
-                            format_time(passage.created_at),
-                            format_time(passage.updated_at),
-                            " ".join(passage.context),
-                        ),
-                    ).lastrowid
-                    for passage, vector in zip(passages, vectors, strict=True)
-                ]
-                _write_postings(conn, zip(passages, seqs, strict=True))
+                seqs = _insert_passage_rows(conn, passages, vectors)
                 after = self._versions(conn, agent_ids)
             self._advance_indexes(passages, vectors, seqs, before, after)
 
@@ -786,27 +783,7 @@ class SQLiteStore:
 
     def insert_messages(self, messages: Sequence[Message]) -> None:
         with self._write() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO messages (id, agent_id, message_type, content,"
-                " conversation_id,"
-                " tool_name, tool_call_id, is_err, metadata, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        m.id,
-                        m.agent_id,
-                        m.message_type,
-                        m.content,
-                        m.conversation_id,
-                        m.tool_name,
-                        m.tool_call_id,
-                        int(m.is_err),
-                        json.dumps(m.metadata),
-                        format_time(m.created_at),
-                    )
-                    for m in messages
-                ],
-            )
+            _insert_messages(conn, messages)
 
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = _message_where(filters)
@@ -920,6 +897,58 @@ def _passage(row: sqlite3.Row) -> Passage:
         updated_at=parse_time(row["updated_at"]),
         context=row["context"].split(),
     )
+
+
+def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO messages (id, agent_id, message_type, content,"
+        " conversation_id,"
+        " tool_name, tool_call_id, is_err, metadata, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                m.id,
+                m.agent_id,
+                m.message_type,
+                m.content,
+                m.conversation_id,
+                m.tool_name,
+                m.tool_call_id,
+                int(m.is_err),
+                json.dumps(m.metadata),
+                format_time(m.created_at),
+            )
+            for m in messages
+        ],
+    )
+
+
+def _insert_passage_rows(
+    conn: sqlite3.Connection, passages: Sequence[Passage], vectors: np.ndarray
+) -> list[int | None]:
+    """Insert passages with their keyword postings; returns their seqs."""
+    seqs = [
+        conn.execute(
+            "INSERT INTO passages (id, agent_id, text, tags, metadata,"
+            " embedding_handle, embedding, created_at, updated_at, context)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                passage.id,
+                passage.agent_id,
+                passage.text,
+                json.dumps(passage.tags),
+                json.dumps(passage.metadata),
+                passage.embedding_handle,
+                np.asarray(vector, dtype=np.float32).tobytes(),
+                format_time(passage.created_at),
+                format_time(passage.updated_at),
+                " ".join(passage.context),
+            ),
+        ).lastrowid
+        for passage, vector in zip(passages, vectors, strict=True)
+    ]
+    _write_postings(conn, zip(passages, seqs, strict=True))
+    return seqs
 
 
 def _write_postings(conn: sqlite3.Connection, passages: Iterable[tuple[Passage, Any]]) -> None:
