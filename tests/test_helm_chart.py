@@ -628,3 +628,23 @@ def test_dockerfile_and_scripts_lint_clean() -> None:
     restore = (ROOT / "deploy/scripts/restore.sh").read_text()
     assert restore.index("wait --for=delete") < restore.index("sh -c 'mnemo import")
     assert "set -euo pipefail" in restore and "--verify-only" in restore
+
+
+def test_server_answers_to_its_service_and_route_names(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The Host allow-list (MNEMO_ALLOWED_HOSTS) holds every name clients use in the cluster
+    and through the route, and nothing else."""
+    (config,) = [c for c in kinds(rendered["production"], "ConfigMap") if "MNEMO_PORT" in c["data"]]
+    allowed = config["data"]["MNEMO_ALLOWED_HOSTS"].split(",")
+    name = server(rendered["production"])["metadata"]["name"]
+    assert name in allowed
+    assert f"{name}.{NAMESPACE}.svc" in allowed
+    assert f"{name}.{NAMESPACE}.svc.cluster.local" in allowed
+    assert "memory.example.com" in allowed
+    assert "*" not in allowed
+    extra = objects(
+        render_text({**values_of("dev"), "config": {"allowedHosts": ["memory.internal"]}})
+    )
+    (config,) = [c for c in kinds(extra, "ConfigMap") if "MNEMO_PORT" in c["data"]]
+    assert "memory.internal" in config["data"]["MNEMO_ALLOWED_HOSTS"].split(",")

@@ -49,6 +49,9 @@ class Settings:
     # postgres.py: auto_ef_search), which keeps recall@10 near 0.99 (docs/postgres.md).
     hnsw_ef_search: int = 0
     api_key: str = ""
+    # Host names clients may use besides loopback and the bound address, comma-separated;
+    # `*` for any, `*.example.com` for a domain (api/middleware.py: HostGuardMiddleware).
+    allowed_hosts: str = ""
     # Every limit is explicit and enforced server-side.
     max_passage_chars: int = 1_000_000
     max_request_bytes: int = 64 * 1024 * 1024

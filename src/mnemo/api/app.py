@@ -15,8 +15,10 @@ from mnemo.api.errors import install_error_handlers
 from mnemo.api.middleware import (
     AuthMiddleware,
     BodyLimitMiddleware,
+    HostGuardMiddleware,
     IdempotencyMiddleware,
     InternalErrorMiddleware,
+    allowed_hosts,
 )
 from mnemo.api.observe import ObserveMiddleware
 from mnemo.api.routes import agents, archival, blocks, health, messages, transfer
@@ -95,13 +97,16 @@ def create_app(settings: Settings, service: MemoryService | None = None) -> Fast
     )
     app.router.routes.extend(mcp_app.routes)
     install_error_handlers(app)
-    # Outermost first at request time: observation, size limit, auth, idempotency, then the
-    # catch-all for unexpected errors.
+    # Outermost first at request time: observation, Host and cross-site checks, size limit,
+    # auth, idempotency, then the catch-all for unexpected errors.
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(IdempotencyMiddleware, store=service.store)
     if settings.api_key:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        HostGuardMiddleware, allowed=allowed_hosts(settings.host, settings.allowed_hosts)
+    )
     app.add_middleware(ObserveMiddleware)  # outermost: sees every request, rejected or not
     store = service.store
     metrics.watch_store(getattr(store, "pool_stats", dict), store.counts)

@@ -1,5 +1,5 @@
-"""Pure-ASGI middleware: bearer auth, request-size limit, Idempotency-Key replay, and the
-catch-all that turns an unexpected exception into a 500 response."""
+"""Pure-ASGI middleware: Host and cross-site checks, bearer auth, request-size limit,
+Idempotency-Key replay, and the catch-all that turns an unexpected exception into a 500."""
 
 from __future__ import annotations
 
@@ -59,6 +59,82 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def host_name(value: str) -> str:
+    """The name in a Host header or an origin's authority, without port, lower-cased."""
+    value = value.strip().lower()
+    if value.startswith("["):  # [::1]:8283
+        return value[1 : value.find("]")] if "]" in value else value
+    name, _, port = value.rpartition(":")
+    return name if name and port.isdigit() else value
+
+
+class HostGuardMiddleware:
+    """Only Host names this server serves, and no state change from another site's page.
+
+    A web page can make a browser send requests to a server on the user's machine: through DNS
+    rebinding (its own name resolved to 127.0.0.1, so Host names the page's site) or by posting
+    a form cross-site. Requests whose Host is not in `allowed` get 421; POST/PATCH/PUT/DELETE
+    from a page whose Origin is not an allowed host (or a browser that says cross-site) get 403.
+    Health, readiness and metrics answer any Host: probes and scrapers address pods by IP.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
+        self.app = app
+        self.any_host = "*" in allowed
+        self.names = frozenset(name.lower() for name in allowed if not name.startswith("*."))
+        self.suffixes = tuple(name[1:].lower() for name in allowed if name.startswith("*."))
+
+    def allows(self, name: str) -> bool:
+        if self.any_host or name in self.names:
+            return True
+        return bool(self.suffixes) and name.endswith(self.suffixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        host = host_name(_header(scope, b"host") or "")
+        if not self.allows(host):
+            await send_json(
+                send,
+                421,
+                {
+                    "detail": f"Host {host!r} is not served here; add it to allowed_hosts "
+                    "(MNEMO_ALLOWED_HOSTS) if this server should answer to that name"
+                },
+            )
+            return
+        if scope["method"] not in SAFE_METHODS and self._cross_site(scope):
+            await send_json(
+                send,
+                403,
+                {"detail": "Cross-site request refused: a web page may not change memory"},
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _cross_site(self, scope: Scope) -> bool:
+        origin = _header(scope, b"origin")
+        if origin is not None:
+            _, _, authority = origin.partition("://")
+            return not authority or not self.allows(host_name(authority.split("/")[0]))
+        return (_header(scope, b"sec-fetch-site") or "").lower() in ("cross-site", "same-site")
+
+
+def allowed_hosts(bind_host: str, configured: str) -> list[str]:
+    """Loopback names, the address the server binds to (unless a wildcard), and the
+    comma-separated `configured` names (`*` for any, `*.example.com` for a domain)."""
+    names = list(LOOPBACK_HOSTS)
+    if bind_host not in ("", "0.0.0.0", "::"):
+        names.append(host_name(bind_host) if not bind_host.startswith("[") else bind_host)
+    names.extend(name.strip() for name in configured.split(",") if name.strip())
+    return names
 
 
 class AuthMiddleware:
@@ -289,6 +365,7 @@ class IdempotencyMiddleware:
 __all__ = [
     "AuthMiddleware",
     "BodyLimitMiddleware",
+    "HostGuardMiddleware",
     "IdempotencyMiddleware",
     "InternalErrorMiddleware",
 ]

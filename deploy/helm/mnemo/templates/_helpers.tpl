@@ -146,3 +146,17 @@ imagePullSecrets:
         cidr: 0.0.0.0/0
     {{- end }}
 {{- end -}}
+
+{{/*
+Host names the server answers to (MNEMO_ALLOWED_HOSTS): the Service's DNS names, the route and
+ingress hostnames, and config.allowedHosts.
+*/}}
+{{- define "mnemo.allowedHosts" -}}
+{{- $name := include "mnemo.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $hosts := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) -}}
+{{- range .Values.httpRoute.hostnames }}{{ $hosts = append $hosts . }}{{ end -}}
+{{- range .Values.ingress.hosts }}{{ $hosts = append $hosts .host }}{{ end -}}
+{{- range .Values.config.allowedHosts }}{{ $hosts = append $hosts . }}{{ end -}}
+{{- join "," (uniq $hosts) -}}
+{{- end -}}
