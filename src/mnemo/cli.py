@@ -19,6 +19,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mnemo.api import create_app
+    from mnemo.api.connections import RESERVED_FDS, guarded_protocol, raise_fd_limit
     from mnemo.api.observe import configure_logging
     from mnemo.config import Settings
     from mnemo.heap import keep_freed_memory
@@ -39,8 +40,10 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a no-op handler turns that
     # into a normal exit with status 0, which is what service managers expect.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    connections = min(settings.max_connections, raise_fd_limit() - RESERVED_FDS)
     uvicorn.run(
         app,
+        http=guarded_protocol(settings.first_request_timeout, connections),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

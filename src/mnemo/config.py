@@ -55,6 +55,10 @@ class Settings:
     # Every limit is explicit and enforced server-side.
     max_passage_chars: int = 1_000_000
     max_request_bytes: int = 64 * 1024 * 1024
+    # Connections: a new one must send its first request within first_request_timeout
+    # seconds; beyond max_connections the oldest idle one is closed (api/connections.py).
+    max_connections: int = 1000
+    first_request_timeout: float = 10.0
     max_page_size: int = 1000
     max_top_k: int = 1000
     max_metadata_bytes: int = 64 * 1024  # one metadata object, as JSON

@@ -128,6 +128,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class RateLimit(logging.Filter):
+    """At most `burst` warnings or errors of one message template per `window` seconds; the
+    first one after a quiet spell says how many were dropped. A failure that repeats in a tight
+    loop (e.g. accept() out of file descriptors) cannot fill the disk. Access lines pass."""
+
+    def __init__(self, burst: int = 20, window: float = 10.0) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window = window
+        self._seen: dict[tuple[str, Any], tuple[float, int, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        start, count, dropped = self._seen.get(key, (now, 0, 0))
+        if now - start >= self.window:
+            if dropped:
+                record.msg = f"{record.msg} [{dropped} similar messages dropped]"
+            start, count, dropped = now, 0, 0
+        if count >= self.burst:
+            self._seen[key] = (start, count, dropped + 1)
+            return False
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[key] = (start, count + 1, dropped)
+        return True
+
+
 def configure_logging(level: str, log_format: str) -> None:
     """`json` for machines (containers, log shippers), `text` for people; `auto` picks json
     unless stderr is a terminal."""
@@ -142,6 +172,7 @@ def configure_logging(level: str, log_format: str) -> None:
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler.setFormatter(formatter)
+    handler.addFilter(RateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -101,12 +101,15 @@ def _preview(text: str, width: int = 140) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def build_server(memory: Memory) -> MCPServer:
+def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
+    """The tools run in at most `max_threads` threads of their own: inside `mnemo serve` they
+    call that server's API, and must never hold every thread its requests need."""
     server = MCPServer(name="mnemo", version=__version__, instructions=INSTRUCTIONS)
+    threads = anyio.CapacityLimiter(max_threads)
 
     async def run(fn: Callable[[], T]) -> T:
         try:
-            return await anyio.to_thread.run_sync(fn)
+            return await anyio.to_thread.run_sync(fn, limiter=threads)
         except ToolError:
             raise
         except (OSError, ValueError) as exc:
