@@ -336,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(run(argv[1]))
     parser = build_parser()
     args = parser.parse_args(argv)
+    from mnemo.client import ConfigError
+
     if not getattr(args, "handler", None):
         parser.print_help()
         sys.exit(2)
@@ -343,6 +345,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(args.handler(args))
     except MnemoError as exc:
         print(f"mnemo: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except ConfigError as exc:
+        print(f"mnemo: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -45,6 +45,16 @@ class Unreachable(Exception):
     """The server did not answer (refused, timed out, reset)."""
 
 
+class ConfigError(ValueError):
+    """The client's own settings are wrong (e.g. a URL without http://)."""
+
+
+def retryable(status: int) -> bool:
+    """Whether a write refused with `status` may succeed later unchanged: the server was
+    overloaded or failing, or refused the client's key or Host, which the user can fix."""
+    return status >= 500 or status in (401, 403, 408, 409, 421, 429)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"HTTP {status}: {detail}")
@@ -63,7 +73,10 @@ class MnemoClient:
     ) -> None:
         match = _URL.match(url.strip())
         if not match:
-            raise ValueError(f"not an http(s) URL: {url!r}")
+            raise ConfigError(
+                f"server URL {url!r} is not an http(s) URL; write it in full, e.g. "
+                "http://127.0.0.1:8283 (MNEMO_URL, or url in the config file)"
+            )
         scheme, host, port, path = match.groups()
         self.url = url
         self._https = scheme == "https"
@@ -217,13 +230,19 @@ class MnemoClient:
     # ------------------------------------------------------------------ writes with a spool
 
     def write(self, method: str, path: str, body: Any, key: str | None = None) -> Any:
-        """Send a write; if the server is unreachable, spool it and return None."""
+        """Send a write; if the server is unreachable, spool it and return None. A write
+        refused for a reason that may pass (a missing key, an overloaded server: `retryable`)
+        is spooled too, then the refusal is raised so the caller can say why."""
         key = key or os.urandom(16).hex()
         try:
             return self.request(method, path, body, idempotency_key=key)
         except Unreachable:
             self.spool(method, path, body, key)
             return None
+        except ApiError as exc:
+            if retryable(exc.status):
+                self.spool(method, path, body, key)
+            raise
 
     def spool(
         self, method: str, path: str, body: Any, key: str, context: dict[str, str] | None = None
@@ -287,7 +306,7 @@ class MnemoClient:
                 except Unreachable:
                     break
                 except ApiError as exc:
-                    if exc.status >= 500 or exc.status in (408, 409, 429):
+                    if retryable(exc.status):
                         break
                     failed = os.path.join(spool_dir, "failed")
                     os.makedirs(failed, exist_ok=True)

@@ -93,7 +93,9 @@ class HookConfig:
             try:
                 with open(path, encoding="utf-8") as file:
                     data = tomllib.loads(file.read())
-            except (OSError, tomllib.TOMLDecodeError):
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+            except OSError:
                 data = {}
         for source in (data, data.get("hooks", {})):
             values.update({k: v for k, v in source.items() if k in cls.DEFAULTS})
@@ -101,7 +103,12 @@ class HookConfig:
             raw = os.environ.get(f"MNEMO_{name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[name] = _parse(raw, default)
+            try:
+                values[name] = _parse(raw, default)
+            except ValueError:
+                raise ValueError(
+                    f"MNEMO_{name.upper()}={raw!r} is not a {type(default).__name__}"
+                ) from None
         config = cls(**values)
         config.url = config.url.rstrip("/")
         return config

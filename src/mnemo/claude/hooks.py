@@ -16,7 +16,7 @@ from collections.abc import Callable
 from mnemo.claude import EDIT_TOOLS, context, project, state
 from mnemo.claude.config import HookConfig, state_dir
 from mnemo.claude.naming import program, relative
-from mnemo.client import ApiError, MnemoClient, Unreachable
+from mnemo.client import ApiError, ConfigError, MnemoClient, Unreachable, retryable
 from mnemo.redact import redact
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
@@ -50,13 +50,20 @@ class Hook:
         cwd = str(payload.get("cwd") or os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd())
         self.cwd = cwd
         self.root = project.project_root(cwd)
-        self.client = MnemoClient(
-            config.url,
-            config.api_key,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            spool_dir=os.path.join(self.state, "spool"),
-        )
+        self._client: MnemoClient | None = None
+
+    @property
+    def client(self) -> MnemoClient:
+        """Made on first use: the guard never needs the server, nor a valid URL."""
+        if self._client is None:
+            self._client = MnemoClient(
+                self.config.url,
+                self.config.api_key,
+                connect_timeout=self.config.connect_timeout,
+                read_timeout=self.config.read_timeout,
+                spool_dir=os.path.join(self.state, "spool"),
+            )
+        return self._client
 
     @property
     def excluded(self) -> bool:
@@ -72,7 +79,8 @@ class Hook:
         )
 
     def agent_id(self, create: bool = True) -> str | None:
-        """The project's agent; None when it is not known yet and the server is down."""
+        """The project's agent; None when it is not known yet and the server is down or refuses
+        for a reason that may pass (e.g. a missing API key)."""
         if self.config.agent_id:
             return self.config.agent_id
         cached = project.cached_agent(self.state, self.root)
@@ -81,6 +89,11 @@ class Hook:
         try:
             return project.ensure_agent(self.client, self.state, self.root)
         except Unreachable:
+            return None
+        except ApiError as exc:
+            if not retryable(exc.status):
+                raise
+            print(f"mnemo: {exc}; writes wait in the spool", file=sys.stderr)
             return None
 
     def write(self, path: str, body: Any, key: str) -> None:
@@ -412,7 +425,14 @@ def run(event: str, stdin: Any = None, stdout: Any = None) -> int:
         payload = json.loads(raw)
         if not isinstance(payload, dict):
             raise ValueError("hook input is not a JSON object")
-        config = HookConfig.load()
+        try:
+            config = HookConfig.load()
+        except ValueError as exc:
+            if event != "pre-tool-use":
+                raise ConfigError(str(exc)) from None
+            # The guard never depends on the config being right: it runs with the defaults.
+            print(f"mnemo {event}: {exc}; guarding with the defaults", file=sys.stderr)
+            config = HookConfig()
         hook = Hook(payload, config)
         if hook.excluded and event != "pre-tool-use":
             return 0
@@ -420,8 +440,16 @@ def run(event: str, stdin: Any = None, stdout: Any = None) -> int:
     except Unreachable:
         return 0  # server down: reads return nothing, writes were spooled
     except (ApiError, OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"mnemo {event}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
-        return 0
+        message = f"mnemo {event}: {str(exc)[:300]}"
+        print(message, file=sys.stderr)
+        setup = isinstance(exc, ConfigError) or (
+            isinstance(exc, ApiError) and retryable(exc.status)
+        )
+        if event != "session-start" or not setup:
+            return 0
+        # A setup mistake (bad URL or config, refused key or Host) is shown to the user once
+        # per session instead of leaving memory silently off; writes wait in the spool.
+        reply = {"systemMessage": f"{message}. Run `mnemo doctor` for what to fix."}
     if reply:
         stdout.write(json.dumps(reply))
         stdout.flush()

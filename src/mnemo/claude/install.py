@@ -246,17 +246,19 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
         lines.append(
             f"FAIL server {config.url} unreachable ({exc}); run `mnemo serve` or ./scripts/start"
         )
-    if config.api_key or not config.url.startswith("http://127.0.0.1"):
-        try:
-            client.request("GET", "/v1/agents/", query={"limit": 1})
-            lines.append("ok   API key accepted")
-        except ApiError as exc:
-            ok = False
-            lines.append(
-                f"FAIL API request refused ({exc}); set MNEMO_API_KEY or api_key in {config_file()}"
-            )
-        except Unreachable:
-            pass
+    try:
+        client.request("GET", "/v1/agents/", query={"limit": 1})
+        lines.append("ok   API requests accepted" + (" (API key)" if config.api_key else ""))
+    except ApiError as exc:
+        ok = False
+        fix = (
+            f"set MNEMO_API_KEY or api_key in {config_file()} to the server's key"
+            if exc.status == 401
+            else "see the server's message"
+        )
+        lines.append(f"FAIL API request refused ({exc}); {fix}")
+    except Unreachable:
+        pass
     found_settings = [
         p
         for p in (settings_path(project_dir, False), settings_path(None, True))

@@ -1,0 +1,98 @@
+"""Setup mistakes fail closed and loudly: the guard never depends on the server or the config,
+a bad URL is one clear line, and writes refused for a missing key wait in the spool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mnemo.claude.project import agent_name
+from tests.claude.conftest import HookRunner, git_project
+from tests.claude.fixtures import payload
+from tests.conftest import start_server
+
+DANGEROUS = {"command": "sudo rm -rf /"}
+
+
+@pytest.mark.parametrize(
+    ("what", "env", "config"),
+    [
+        ("URL without scheme", {"MNEMO_URL": "localhost:8283"}, None),
+        ("timeout not a number", {"MNEMO_CONNECT_TIMEOUT": "soon"}, None),
+        ("config not TOML", {}, "url = http://nowhere\n[hooks\n"),
+    ],
+)
+def test_guard_denies_whatever_the_config(
+    tmp_path: Path, what: str, env: dict[str, str], config: str | None
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    hooks = HookRunner(home=home, url="http://127.0.0.1:9")
+    if config is not None:
+        (home / "no-config.toml").write_text(config)
+    project = git_project(tmp_path / "p")
+    result, reply = hooks.run(
+        "pre-tool-use",
+        payload("PreToolUse", project, tool_name="Bash", tool_input=DANGEROUS),
+        **env,
+    )
+    assert reply is not None, result.stderr
+    assert reply["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_bad_url_is_one_clear_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    hooks = HookRunner(home=home, url="localhost:8283")
+    project = git_project(tmp_path / "p")
+    for command in (["status"], ["doctor"], ["search", "anything"]):
+        result = hooks.cli(*command, cwd=project)
+        assert result.returncode != 0, command
+        assert "Traceback" not in result.stderr, result.stderr
+        assert "http://127.0.0.1:8283" in result.stderr and "MNEMO_URL" in result.stderr
+    _, reply = hooks.run("session-start", payload("SessionStart", project, source="startup"))
+    assert reply is not None and "MNEMO_URL" in reply["systemMessage"]
+
+
+def test_missing_api_key_is_reported_and_writes_wait_in_the_spool(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", env={"MNEMO_API_KEY": "s3cret"})
+    home = tmp_path / "home"
+    home.mkdir()
+    hooks = HookRunner(home=home, url=server.url)
+    project = git_project(tmp_path / "p")
+    try:
+        doctor = hooks.cli("doctor", cwd=project)
+        assert doctor.returncode != 0
+        assert "FAIL API request refused" in doctor.stdout and "MNEMO_API_KEY" in doctor.stdout
+
+        _, reply = hooks.run("session-start", payload("SessionStart", project, source="startup"))
+        assert reply is not None and "401" in reply["systemMessage"]
+        edit = payload(
+            "PostToolUse",
+            project,
+            tool_name="Write",
+            tool_input={"file_path": str(project / "a.py"), "content": "x = 1"},
+            tool_response={"filePath": str(project / "a.py")},
+        )
+        hooks.run("post-tool-use", edit)
+        spool = hooks.state / "spool"
+        assert len(list(spool.glob("*.json"))) == 1
+        assert not (spool / "failed").exists()
+
+        replayed = hooks.cli("hook", "replay", env={"MNEMO_API_KEY": "s3cret"})
+        assert replayed.returncode == 0, replayed.stderr
+        assert list(spool.glob("*.json")) == []
+        headers = {"Authorization": "Bearer s3cret"}
+        found = httpx.get(
+            f"{server.url}/v1/agents/",
+            params={"name": agent_name(project.resolve())},
+            headers=headers,
+        ).json()
+        stored = httpx.get(
+            f"{server.url}/v1/agents/{found[0]['id']}/archival-memory", headers=headers
+        ).json()
+        assert [p["metadata"]["type"] for p in stored] == ["file_change"]
+    finally:
+        server.stop()
