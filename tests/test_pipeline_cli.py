@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.claude.conftest import HookRunner, git_project
+from tests.claude.fixtures import payload
 from tests.conftest import ServerProcess
 
 
@@ -43,8 +44,9 @@ class Cli:
         return result.stdout
 
     def agent(self) -> str:
-        """The project's agent, as the CLI finds or creates it."""
+        """The project's agent, made as a first Claude Code session there makes it."""
         if self._agent is None:
+            self.hooks.run("session-start", payload("SessionStart", self.project, source="startup"))
             assert isinstance(json.loads(self.ok("search", "--json", "--limit", "1")), list)
             found = self.http.get("/v1/agents/", params={"tags": "claude-code"}).json()
             root = str(self.project.resolve())

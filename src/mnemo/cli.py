@@ -77,7 +77,9 @@ def reindex_command(args: argparse.Namespace, only_if_outdated: bool = False) ->
     from mnemo.store import open_store
 
     settings = Settings.load(data_dir=args.data_dir, database_url=args.database_url)
-    service = MemoryService(open_store(settings), EmbedderRegistry(settings), settings)
+    service = MemoryService(
+        open_store(settings, must_exist=True), EmbedderRegistry(settings), settings
+    )
     try:
         if getattr(args, "embeddings", False):
             target = args.model or service.embedders.default_handle
@@ -108,7 +110,7 @@ def migrate_data_command(args: argparse.Namespace) -> int:
     from mnemo.text import ANALYZER_VERSION
     from mnemo.transfer import copy_store
 
-    source = open_store(Settings.load(database_url=args.source))
+    source = open_store(Settings.load(database_url=args.source), must_exist=True)
     target = open_store(Settings.load(database_url=args.target))
     try:
         result = copy_store(source, target)

@@ -117,17 +117,25 @@ class Client:
             raise ClientError(f"{len(found)} agents are named {id_or_name!r}; give the agent id")
         return found[0]
 
-    def project_agent(self, directory: str = ".") -> str:
+    def project_agent(self, directory: str = ".", create: bool = True) -> str:
         """The id of the agent the Claude Code hooks use for the project holding `directory`
-        (created on first use, exactly as the hooks create it)."""
+        (created on first use, exactly as the hooks create it, unless `create` is false: then
+        a project without memory is a ClientError)."""
+        import os
+
         from mnemo.claude import project
         from mnemo.claude.config import state_dir
         from mnemo.client import MnemoClient
 
         auth = self._http.headers.get("Authorization", "")
         lite = MnemoClient(self.url, auth.removeprefix("Bearer "), read_timeout=30.0)
+        if not os.path.isdir(directory):
+            raise ClientError(f"{directory}: no such directory")
         root = project.project_root(directory)
-        return project.ensure_agent(lite, state_dir(), root, verify=True)
+        try:
+            return project.ensure_agent(lite, state_dir(), root, verify=True, create=create)
+        except LookupError as exc:
+            raise ClientError(str(exc)) from None
 
     def delete_agent(self, agent_id: str) -> None:
         self.request("DELETE", f"/v1/agents/{agent_id}")

@@ -96,3 +96,41 @@ def test_missing_api_key_is_reported_and_writes_wait_in_the_spool(tmp_path: Path
         assert [p["metadata"]["type"] for p in stored] == ["file_change"]
     finally:
         server.stop()
+
+
+def test_a_mistyped_path_is_an_error_not_an_empty_database(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    hooks = HookRunner(home=home, url="http://127.0.0.1:9")
+    typo = tmp_path / "typo.sqlite3"
+    copied = hooks.cli(
+        "migrate-data", "--from", f"sqlite://{typo}", "--to", f"sqlite://{tmp_path / 'to.db'}"
+    )
+    assert copied.returncode != 0 and "no mnemo database" in copied.stderr
+    assert not typo.exists()
+    backup = hooks.cli("export", "--all", "--data-dir", str(tmp_path / "nodir"), "-o", "b.gz")
+    assert backup.returncode != 0 and "no mnemo database" in backup.stderr
+    assert not (tmp_path / "nodir").exists()
+    reindexed = hooks.cli("reindex", "--data-dir", str(tmp_path / "nodir"))
+    assert reindexed.returncode != 0 and not (tmp_path / "nodir").exists()
+
+
+def test_reading_never_creates_a_project(hooks: HookRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project = git_project(tmp_path / "unseen")
+    before = httpx.get(f"{server.url}/v1/agents/", params={"limit": 1000}).json()
+    for command in (
+        ["search", "anything"],
+        ["projects", "show"],
+        ["projects", "forget", "--yes"],
+        ["prune", "--type", "file_change", "--keep", "1"],
+    ):
+        result = hooks.cli(*command, cwd=project)
+        assert result.returncode != 0, (command, result.stdout)
+        assert "no memory for the project" in result.stderr, (command, result.stderr)
+    label = f"standards_{tmp_path.name[-6:]}"
+    created = hooks.cli("team", "block", "create", "--label", label, "--template", "team_standards")
+    assert created.returncode == 0, created.stderr
+    attach = hooks.cli("team", "block", "attach", label, "--project", "/nonexistent")
+    assert attach.returncode != 0 and "no such directory" in attach.stderr, attach.stderr
+    after = httpx.get(f"{server.url}/v1/agents/", params={"limit": 1000}).json()
+    assert len(after) == len(before)

@@ -126,9 +126,12 @@ def remember_agent(state: str, root: str, agent_id: str) -> None:
     write_json(path, {"agent_id": agent_id, "root": str(root)})
 
 
-def ensure_agent(client: MnemoClient, state: str, root: str, verify: bool = False) -> str:
-    """The project's agent id: cached, found by name, or created with its four blocks.
-    Raises Unreachable when the server is down and nothing is cached."""
+def ensure_agent(
+    client: MnemoClient, state: str, root: str, verify: bool = False, create: bool = True
+) -> str:
+    """The project's agent id: cached, found by name, or (if `create`) created with its four
+    blocks. Raises Unreachable when the server is down and nothing is cached, LookupError when
+    the project has no agent and `create` is false."""
     cached = cached_agent(state, root)
     if cached and not verify:
         return cached
@@ -145,6 +148,10 @@ def ensure_agent(client: MnemoClient, state: str, root: str, verify: bool = Fals
     )
     if found:
         agent_id = found[0]["id"]
+    elif not create:
+        raise LookupError(
+            f"no memory for the project at {root} yet (a Claude Code session there creates it)"
+        )
     else:
         created = client.request(
             "POST",

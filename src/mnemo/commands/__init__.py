@@ -32,11 +32,13 @@ def client(args: argparse.Namespace) -> Any:
     return Client(getattr(args, "server", None))
 
 
-def agent_id(args: argparse.Namespace, memory: Any) -> str:
+def agent_id(args: argparse.Namespace, memory: Any, create: bool = False) -> str:
+    """The agent the command works on: --agent, MNEMO_AGENT_ID, or the project's. Only
+    commands that write (`create`) make a project's agent; reading never does."""
     chosen = getattr(args, "agent", None) or os.environ.get("MNEMO_AGENT_ID")
     if chosen:
         return memory.find_agent(chosen)["id"]
-    return memory.project_agent(getattr(args, "project", None) or ".")
+    return memory.project_agent(getattr(args, "project", None) or ".", create=create)
 
 
 def friendly(handler: Handler) -> Handler:

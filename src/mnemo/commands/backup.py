@@ -48,7 +48,7 @@ def store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="the SQLite data directory (default: MNEMO_DATA_DIR)")
 
 
-def _store(args: argparse.Namespace) -> Any:
+def _store(args: argparse.Namespace, must_exist: bool = False) -> Any:
     from pathlib import Path
 
     from mnemo.config import Settings
@@ -59,7 +59,7 @@ def _store(args: argparse.Namespace) -> Any:
         data_dir=Path(args.data_dir) if args.data_dir else None,
         migrate_on_start=True,
     )
-    return open_store(settings)
+    return open_store(settings, must_exist=must_exist)
 
 
 @friendly
@@ -79,7 +79,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     if args.output == "-" and sys.stdout.isatty():
         raise ValueError("refusing to write a compressed backup to a terminal; use --output FILE")
-    store = _store(args)
+    store = _store(args, must_exist=True)
     try:
         if args.output == "-":
             counts = export_store(store, sys.stdout.buffer)

@@ -111,7 +111,7 @@ def record_command(args: argparse.Namespace) -> int:
             fields["trace"] = file.read()[-4000:]
     record = build(args.kind, fields)  # validated before connecting
     memory = client(args)
-    agent = agent_id(args, memory)
+    agent = agent_id(args, memory, create=True)
     stored = memory.remember_many(agent, [record.body()], dedupe=not args.no_dedupe)[0]
     if args.json:
         print(json.dumps(stored, indent=2))
@@ -130,7 +130,7 @@ def ingest_junit(args: argparse.Namespace) -> int:
     for path in args.files:  # fail fast on every file before connecting
         junit.parse(path)
     memory = client(args)
-    report = junit.ingest(memory, agent_id(args, memory), args.files)
+    report = junit.ingest(memory, agent_id(args, memory, create=True), args.files)
     print(
         f"{report.passed} passed, {len(report.new) + len(report.repeated)} failing "
         f"({len(report.new)} new, {len(report.repeated)} seen before), "
@@ -158,7 +158,7 @@ def ingest_github(args: argparse.Namespace) -> int:
         print(f"{name}: not finished yet (pending or in progress); nothing recorded")
         return 0
     memory = client(args)
-    what, stored = upsert(memory, agent_id(args, memory), record)
+    what, stored = upsert(memory, agent_id(args, memory, create=True), record)
     verb = "recorded" if what == "new" else "updated (delivered before)"
     print(f"{verb} {record.type} {stored['id']}: {record.text}")
     return 0
@@ -174,7 +174,7 @@ def ingest_benchmarks(args: argparse.Namespace) -> int:
         print(f"no benchmark slower by more than {args.threshold}")
         return 0
     memory = client(args)
-    agent = agent_id(args, memory)
+    agent = agent_id(args, memory, create=True)
     for record in found:
         upsert(memory, agent, record)
         print(f"regression: {record.text}")

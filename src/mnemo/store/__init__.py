@@ -7,7 +7,9 @@ from mnemo.errors import InvalidInput
 from mnemo.store.base import Store
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, must_exist: bool = False) -> Store:
+    """The configured store. With `must_exist` (reading an existing memory: a backup, a copy's
+    source), a SQLite database that is not there is an error, not a new empty one."""
     url = settings.database_url
     if not url or url.startswith("sqlite"):
         from mnemo.store.sqlite import SQLiteStore
@@ -15,6 +17,9 @@ def open_store(settings: Settings) -> Store:
         path = settings.sqlite_path
         if url.startswith("sqlite://"):
             path = type(path)(url.removeprefix("sqlite://"))  # sqlite:///abs/path
+        if must_exist and not path.is_file():
+            where = url or f"--data-dir {settings.data_dir}"
+            raise InvalidInput(f"no mnemo database at {path} ({where}); check the path")
         return SQLiteStore(path)
     if url.startswith(("postgresql://", "postgres://")):
         from mnemo.store.postgres import PostgresStore
