@@ -270,15 +270,16 @@ class IdempotencyMiddleware:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        path = scope["path"].rstrip("/") or "/"  # /archival-memory and .../ are one route
         digest = hashlib.sha256()
         for part in (
-            scope["path"],
+            path,
             scope.get("query_string", b"").decode(),
             body.decode("latin-1"),
         ):
             digest.update(part.encode("latin-1", errors="replace") + b"\0")
         request_hash = digest.hexdigest()
-        scoped_key = f"{scope['path']} {key}"
+        scoped_key = f"{path} {key}"
         try:
             existing = await anyio.to_thread.run_sync(
                 self.store.claim_idempotency_key, scoped_key, request_hash
@@ -300,7 +301,7 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        status = 500
+        status: int | None = None
         media_type = "application/json"
         held: list[Message] = []
 
@@ -318,9 +319,12 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, hold)
         finally:
-            # If the database is gone here, the claim stays in progress and expires (5 min).
+            # A 503 means the database was unreachable: nothing was written, a retry may run.
+            # Any other response is kept, a 500 too (it may have come after the commit), so a
+            # retry never runs the request twice. If the database is gone here, the claim
+            # stays in progress and expires (5 min).
             with suppress(MnemoError):
-                if status < 500:
+                if status is not None and status != 503:
                     body = b"".join(
                         m.get("body", b"") for m in held if m["type"] == "http.response.body"
                     )

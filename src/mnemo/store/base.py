@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -78,6 +78,10 @@ class AgentContents:
     messages: list[Message]
     passages: list[Passage]
     vectors: np.ndarray
+
+
+# A completed Idempotency-Key is replayed for this long, then forgotten (Stripe keeps 24 h).
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 @dataclass

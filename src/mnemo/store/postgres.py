@@ -36,6 +36,7 @@ from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
 from mnemo.store import bm25, bulk_writer, postgres_migrations, postgres_postings, row_order
 from mnemo.store.base import (
+    IDEMPOTENCY_TTL,
     AgentContents,
     AgentFilter,
     BlockFilter,
@@ -1059,6 +1060,10 @@ class PostgresStore:
 
     def claim_idempotency_key(self, key: str, request_hash: str) -> IdempotentResponse | None:
         with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < %s",
+                (utcnow() - IDEMPOTENCY_TTL,),
+            )
             conn.execute(
                 "DELETE FROM idempotency_keys WHERE key = %s AND NOT complete AND created_at < %s",
                 (key, utcnow() - STALE_CLAIM),

@@ -353,3 +353,9 @@ def m010_python_lexemes(conn: Any) -> None:
         "INSERT INTO lexical_index DEFAULT VALUES",
     ):
         conn.execute(statement)
+
+
+@migration
+def m011_idempotency_keys_by_age(conn: Any) -> None:
+    """Expired Idempotency-Keys are deleted by age on every claim."""
+    conn.execute("CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)")

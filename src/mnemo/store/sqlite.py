@@ -27,6 +27,7 @@ from mnemo.errors import Conflict, NotFound
 from mnemo.models import Agent, Block, Message, Passage, format_time, parse_time, utcnow
 from mnemo.store import bm25, sqlite_migrations
 from mnemo.store.base import (
+    IDEMPOTENCY_TTL,
     AgentContents,
     AgentFilter,
     BlockFilter,
@@ -814,6 +815,10 @@ class SQLiteStore:
 
     def claim_idempotency_key(self, key: str, request_hash: str) -> IdempotentResponse | None:
         with self._write() as conn:
+            conn.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < ?",
+                (format_time(utcnow() - IDEMPOTENCY_TTL),),
+            )
             row = conn.execute("SELECT * FROM idempotency_keys WHERE key = ?", (key,)).fetchone()
             stale = format_time(utcnow() - STALE_CLAIM)
             if row is not None and not row["complete"] and row["created_at"] < stale:

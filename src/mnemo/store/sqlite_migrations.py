@@ -223,3 +223,9 @@ def m003_passages_by_embedding(conn: sqlite3.Connection) -> None:
     """Which of an agent's passages are embedded with another model than its own: searches ask
     this on every call while `mnemo reindex --embeddings` is moving an agent to a new model."""
     conn.execute("CREATE INDEX passages_agent_handle ON passages (agent_id, embedding_handle)")
+
+
+@migration
+def m004_idempotency_keys_by_age(conn: sqlite3.Connection) -> None:
+    """Expired Idempotency-Keys are deleted by age on every claim."""
+    conn.execute("CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)")
