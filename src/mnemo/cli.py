@@ -144,14 +144,24 @@ def hook(args: argparse.Namespace) -> int:
 
 
 def install_command(args: argparse.Namespace) -> int:
+    import shutil
+
     from mnemo.claude import install
 
     path = install.settings_path(args.project, args.user)
-    for line in install.install(path, deny_rules=not args.no_deny_rules):
+    # Project settings are committed for the team: no path of this machine goes in them.
+    command = install.mnemo_command(portable=not args.user)
+    for line in install.install(path, command, deny_rules=not args.no_deny_rules):
         print(line)
     if not args.user:
-        for line in install.install_mcp(path.parent.parent):
+        for line in install.install_mcp(path.parent.parent, command):
             print(line)
+        if not shutil.which(command):
+            print(
+                f"note: `{command}` is not on this shell's PATH; Claude Code runs the hooks with "
+                f"it, so put {install.mnemo_command()} on PATH (e.g. `pipx install .`) or use "
+                "`mnemo install --user` for settings of this machine only"
+            )
     else:
         print(f"MCP tools: claude mcp add --scope user mnemo -- {install.mnemo_command()} mcp")
     install.compile_bytecode()

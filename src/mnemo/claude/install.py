@@ -34,8 +34,14 @@ HOOKS: list[tuple[str, str | None, str, int]] = [
 ]
 
 
-def mnemo_command() -> str:
-    """How Claude Code should start mnemo: the executable next to this interpreter."""
+PORTABLE_COMMAND = "mnemo"
+
+
+def mnemo_command(portable: bool = False) -> str:
+    """How Claude Code should start mnemo: the executable next to this interpreter, or, for
+    settings a team commits (`portable`), the `mnemo` on each machine's PATH."""
+    if portable:
+        return PORTABLE_COMMAND
     beside = Path(sys.executable).with_name("mnemo")
     if beside.is_file():
         return shlex.quote(str(beside))
@@ -275,6 +281,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
                             " hook " in handler.get("command", "")
                             and exe
                             and not Path(exe[0]).exists()
+                            and not shutil.which(exe[0])
                         ):
                             ok = False
                             lines.append(
