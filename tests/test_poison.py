@@ -192,3 +192,19 @@ def test_unreadable_old_row_is_a_500_that_leaves_server_and_connection_well(
             assert http.get("/v1/health/").status_code == 200
     finally:
         running.stop()
+
+
+def test_nul_and_odd_characters_in_query_strings_are_4xx_or_ignored(http: httpx.Client) -> None:
+    """PostgreSQL text cannot hold NUL: a cursor with one is refused, a filter drops it."""
+    agent_id = http.post("/v1/agents/", json={"name": "query strings"}).json()["id"]
+    cursor = http.get(f"/v1/agents/{agent_id}/messages", params={"after": "~\x00x;y"})
+    assert cursor.status_code == 400 and "after" in cursor.json()["detail"]
+    for path, params in (
+        (f"/v1/agents/{agent_id}/messages", {"conversation_id": "a\x00b"}),
+        ("/v1/agents/", {"name": "a\x00b", "query_text": "\x00", "tags": ["t\x00"]}),
+        ("/v1/blocks/", {"label": "l\x00", "value_search": "\x00v"}),
+        (f"/v1/agents/{agent_id}/archival-memory", {"search": "s\x00", "metadata.type": "x\x00"}),
+        (f"/v1/agents/{agent_id}/archival-memory/search", {"query": "q\x00uery"}),
+    ):
+        response = http.get(path, params=params)
+        assert response.status_code == 200, (path, response.text)

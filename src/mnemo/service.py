@@ -165,7 +165,7 @@ class MemoryService:
         return agent
 
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
-        return self.store.list_agents(filters, self._page(page))
+        return self.store.list_agents(_strings_checked(filters), self._page(page))
 
     def update_agent(self, agent_id: str, changes: dict[str, Any]) -> Agent:
         agent = self.get_agent(agent_id)
@@ -235,7 +235,7 @@ class MemoryService:
         return block
 
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
-        return self.store.list_blocks(filters, self._page(page))
+        return self.store.list_blocks(_strings_checked(filters), self._page(page))
 
     def update_block(self, block_id: str, changes: dict[str, Any]) -> Block:
         updated = self.store.modify_block(block_id, lambda block: self._changed(block, changes))
@@ -607,7 +607,8 @@ class MemoryService:
             raise InvalidInput(f"mode: must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if top_k < 1 or top_k > self.settings.max_top_k:
             raise InvalidInput(f"top_k: must be between 1 and {self.settings.max_top_k}")
-        if not validate.string("query", query).strip():
+        query = validate.string("query", query)
+        if not query.strip():
             return []
         with SEARCH_SECONDS.labels(mode).time():
             return self._search(query, _checked(filters), top_k, mode, embedding)
@@ -720,7 +721,8 @@ class MemoryService:
     ) -> list[tuple[Message, float]]:
         if limit < 1 or limit > self.settings.max_top_k:
             raise InvalidInput(f"limit: must be between 1 and {self.settings.max_top_k}")
-        if not validate.string("query", query).strip():
+        query = validate.string("query", query)
+        if not query.strip():
             return []
         return self.store.search_messages(query, _checked_messages(filters), limit)
 
@@ -826,6 +828,10 @@ class MemoryService:
     def _page(self, page: Page) -> Page:
         if page.limit < 1 or page.limit > self.settings.max_page_size:
             raise InvalidInput(f"limit: must be between 1 and {self.settings.max_page_size}")
+        for name in ("after", "before"):
+            cursor = getattr(page, name)
+            if cursor is not None and not validate.is_id_like(cursor):
+                raise InvalidInput(f"{name}: not an id (pagination cursor): {cursor[:80]!r}")
         return page
 
 
@@ -856,6 +862,18 @@ def _block_limit(limit: int) -> int:
     return validate.integer("limit", limit, 1, validate.MAX_BLOCK_LIMIT)
 
 
+def _strings_checked(filters: Any) -> Any:
+    """A filter dataclass whose strings (and lists of strings) passed validate.string."""
+    changes: dict[str, Any] = {}
+    for spec in dataclasses.fields(filters):
+        value = getattr(filters, spec.name)
+        if isinstance(value, str):
+            changes[spec.name] = validate.string(spec.name, value)
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            changes[spec.name] = [validate.string(spec.name, item) for item in value]
+    return dataclasses.replace(filters, **changes)
+
+
 def _checked(filters: PassageFilter) -> PassageFilter:
     """`filters` with every value one the stores can compare (validate.py)."""
     return dataclasses.replace(
@@ -870,7 +888,7 @@ def _checked(filters: PassageFilter) -> PassageFilter:
 
 def _checked_messages(filters: MessageFilter) -> MessageFilter:
     return dataclasses.replace(
-        filters,
+        _strings_checked(filters),
         start=validate.moment("start", filters.start) if filters.start else None,
         end=validate.moment("end", filters.end) if filters.end else None,
     )

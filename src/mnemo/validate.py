@@ -152,11 +152,21 @@ def metadata_filter(filters: dict[str, Any]) -> dict[str, Any]:
     (how a query string's `42` stands for 42 or "42")."""
     if len(filters) > MAX_FILTER_KEYS:
         raise InvalidInput(f"metadata: at most {MAX_FILTER_KEYS} filter keys, got {len(filters)}")
+    clean: dict[str, Any] = {}
     for key, wanted in filters.items():
         field = f"metadata.{key}"
         metadata_key("metadata filter key", key)
+        items = []
         for item in wanted if isinstance(wanted, tuple) else (wanted,):
             if isinstance(item, (dict, list)):
                 raise InvalidInput(f"{field}: filter values are strings, numbers, booleans or null")
-            _json_value(field, item, 0)
-    return filters
+            items.append(_json_value(field, item, 0))
+        clean[key] = tuple(items) if isinstance(wanted, tuple) else items[0]
+    return clean
+
+
+def is_id_like(value: str) -> bool:
+    """Whether `value` could be an id (a pagination cursor must be one to be looked up)."""
+    return 0 < len(value) <= 100 and all(
+        ch.isascii() and (ch.isalnum() or ch in "-_") for ch in value
+    )
