@@ -54,9 +54,14 @@ def test_silent_connections_are_closed_and_idle_ones_shed(tmp_path: Path) -> Non
         env={"MNEMO_FIRST_REQUEST_TIMEOUT": "1", "MNEMO_MAX_CONNECTIONS": "20"},
     )
     host, port = running.url.removeprefix("http://").split(":")
+    request = f"GET /v1/health/ HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     try:
+        talking = socket.create_connection((host, int(port)))
+        assert _health_on(talking, request).startswith(b"HTTP/1.1 200")
         silent = [socket.create_connection((host, int(port))) for _ in range(60)]
-        # Over the cap, each new connection closes the oldest idle one: health still gets in.
+        # Over the cap, each new connection closes the oldest one that never sent a request:
+        # a client that talks keeps its connection, and new ones still get in.
+        assert _health_on(talking, request).startswith(b"HTTP/1.1 200")
         assert httpx.get(f"{running.url}/v1/health/", timeout=5).status_code == 200
         for sock in silent:
             sock.settimeout(5)
@@ -68,11 +73,24 @@ def test_silent_connections_are_closed_and_idle_ones_shed(tmp_path: Path) -> Non
         while remaining and time.monotonic() < deadline:
             remaining = [sock for sock in remaining if sock.recv(1) != b""]
         assert remaining == []
-        for sock in silent:
+        for sock in [*silent, talking]:
             sock.close()
         assert httpx.get(f"{running.url}/v1/agents/").status_code == 200
     finally:
         running.stop()
+
+
+def _health_on(sock: socket.socket, request: bytes) -> bytes:
+    """One whole health response read from a raw keep-alive connection."""
+    sock.settimeout(5)
+    sock.sendall(request)
+    answer = b""
+    while not answer.endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
 
 
 def test_repeated_errors_are_rate_limited_and_counted() -> None:

@@ -58,6 +58,7 @@ class Settings:
     # Connections: a new one must send its first request within first_request_timeout
     # seconds; beyond max_connections the oldest idle one is closed (api/connections.py).
     max_connections: int = 1000
+    worker_threads: int = 8  # requests handled at once; the rest wait their turn
     first_request_timeout: float = 10.0
     max_page_size: int = 1000
     max_top_k: int = 1000

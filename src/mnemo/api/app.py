@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -73,6 +74,9 @@ def create_app(settings: Settings, service: MemoryService | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Requests run in at most worker_threads threads: more only contend for the GIL with
+        # the event loop, which answers the health probe.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         async with mcp_server.session_manager.run():
             yield
         service.store.close()

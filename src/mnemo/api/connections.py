@@ -35,26 +35,31 @@ def raise_fd_limit() -> int:
 
 def guarded_protocol(first_request_timeout: float, max_connections: int) -> type[H11Protocol]:
     """uvicorn's HTTP/1.1 protocol that closes a connection sending no complete request head
-    within `first_request_timeout` seconds, and keeps at most `max_connections` open by
-    closing the oldest idle one when a new one arrives."""
+    within `first_request_timeout` seconds, and keeps at most `max_connections` open: a new one
+    beyond that closes the oldest connection that has not sent a request yet, or failing that
+    the oldest idle one, so clients that talk (the health probe, hooks) keep theirs."""
+    silent: dict[GuardedProtocol, None] = {}  # no request yet, oldest first
 
     class GuardedProtocol(H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self.opened_at = time.monotonic()
             super().connection_made(transport)
+            silent[self] = None
             self.first_request_deadline: asyncio.TimerHandle | None = self.loop.call_later(
                 first_request_timeout, self._first_request_overdue
             )
             if len(self.connections) > max_connections:
-                _shed_oldest_idle(self.connections, keep=self)
+                _shed_one(silent, self.connections, keep=self)
 
         def handle_events(self) -> None:
             super().handle_events()
             if self.cycle is not None and self.first_request_deadline is not None:
                 self.first_request_deadline.cancel()
                 self.first_request_deadline = None
+                silent.pop(self, None)
 
         def connection_lost(self, exc: Exception | None) -> None:
+            silent.pop(self, None)
             if self.first_request_deadline is not None:
                 self.first_request_deadline.cancel()
                 self.first_request_deadline = None
@@ -71,8 +76,12 @@ def guarded_protocol(first_request_timeout: float, max_connections: int) -> type
     return GuardedProtocol
 
 
-def _shed_oldest_idle(connections: set[Any], keep: Any) -> None:
+def _shed_one(silent: dict[Any, None], connections: set[Any], keep: Any) -> None:
+    for connection in silent:
+        if connection is not keep:
+            del silent[connection]
+            connection.transport.close()
+            return
     idle = [c for c in connections if c is not keep and getattr(c, "idle", lambda: False)()]
     if idle:
-        oldest = min(idle, key=lambda c: getattr(c, "opened_at", 0.0))
-        oldest.transport.close()
+        min(idle, key=lambda c: getattr(c, "opened_at", 0.0)).transport.close()
