@@ -190,18 +190,11 @@ class BodyLimitMiddleware:
                     raise _TooBig()
             return message
 
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _Tracked(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except _TooBig:
-            if not started:
+            if not tracked.started:
                 await self._reject(send, seen)
 
     async def _reject(self, send: Send, size: int) -> None:
@@ -219,6 +212,20 @@ class _TooBig(Exception):
     pass
 
 
+class _Tracked:
+    """`send`, remembering whether the response has started (after that, no error response
+    can be sent in its place)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class InternalErrorMiddleware:
     """An unexpected exception becomes a logged 500 response here, inside the other middleware,
     so idempotency records it and the keep-alive connection stays open (Starlette's last-resort
@@ -231,18 +238,11 @@ class InternalErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _Tracked(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
-            if started:
+            if tracked.started:
                 raise
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             detail = f"Internal server error ({type(exc).__name__}); see the server log"
