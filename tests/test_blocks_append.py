@@ -64,3 +64,44 @@ def test_append_to_missing_label_is_404(http: httpx.Client) -> None:
         f"/v1/agents/{agent_id}/core-memory/blocks/nope/append", json={"text": "x"}
     )
     assert response.status_code == 404
+
+
+def test_replace_racing_appends_loses_nothing(server: ServerProcess, http: httpx.Client) -> None:
+    """Replacements and appends interleave on one block; each is atomic on the server, so no
+    append is lost and every replacement lands (the MCP tool used to read, edit and write the
+    whole value back)."""
+    agent_id = make_agent(http, 100_000)
+    base = f"/v1/agents/{agent_id}/core-memory/blocks/learnings"
+    markers = [f"todo-{i}" for i in range(20)]
+    http.post(f"{base}/append", json={"text": "\n".join(markers)})
+
+    def work(i: int) -> int:
+        with server.client() as client:
+            if i % 2:
+                return client.post(f"{base}/append", json={"text": f"lesson {i}"}).status_code
+            body = {
+                "old": f"todo-{i // 2}\n" if i // 2 < 19 else "todo-19",
+                "new": f"done-{i // 2}\n",
+            }
+            return client.post(f"{base}/replace", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(work, range(40)))
+    assert statuses == [200] * 40
+    value = http.get(base).json()["value"]
+    assert all(f"lesson {i}" in value for i in range(1, 40, 2))
+    assert all(f"done-{i}" in value and f"todo-{i}\n" not in value for i in range(20))
+
+
+def test_replace_needs_exactly_one_occurrence_and_fits_the_limit(http: httpx.Client) -> None:
+    agent_id = make_agent(http, 12)
+    base = f"/v1/agents/{agent_id}/core-memory/blocks/learnings"
+    http.post(f"{base}/append", json={"text": "aa bb aa"})
+    twice = http.post(f"{base}/replace", json={"old": "aa", "new": "x"})
+    assert twice.status_code == 409 and "2 times" in twice.json()["detail"]
+    missing = http.post(f"{base}/replace", json={"old": "zz", "new": "x"})
+    assert missing.status_code == 409 and "0 times" in missing.json()["detail"]
+    too_long = http.post(f"{base}/replace", json={"old": "bb", "new": "b" * 20})
+    assert too_long.status_code == 400 and "12" in too_long.json()["detail"]
+    done = http.post(f"{base}/replace", json={"old": "bb", "new": ""})
+    assert done.status_code == 200 and done.json()["value"] == "aa  aa"

@@ -153,7 +153,7 @@ def test_core_memory_edits_and_their_errors(server: ServerProcess, tmp_path: Pat
                 new="ruff " * 20,
                 agent_id=agent["id"],
             )
-            assert error and "at most 40 characters" in over
+            assert error and "40 character limit" in over
             locked, error = await call(
                 client, "core_memory_append", label="policy", text="x", agent_id=agent["id"]
             )

@@ -328,6 +328,32 @@ class MemoryService:
             raise NotFound(f"Block {block.id!r} not found")
         return updated, trimmed
 
+    def replace_in_block(self, agent_id: str, label: str, old: str, new: str) -> Block:
+        """Replace the one occurrence of `old` in the block with `new`, atomically: a write
+        between reading and writing the block (e.g. an append) is never lost. `old` must occur
+        exactly once and the result must fit the block's limit."""
+        block = self.get_agent_block(agent_id, label)
+        old = validate.string("old", old)
+        if not old:
+            raise InvalidInput("old: must not be empty")
+        replacement = self._clean(new, "new")
+
+        def replace(current: Block) -> Block:
+            count = current.value.count(old)
+            if count != 1:
+                raise Conflict(
+                    f"old: the text to replace occurs {count} times in block {label!r}; "
+                    "it must occur exactly once"
+                )
+            value = current.value.replace(old, replacement)
+            _check_limit(value, current.limit)
+            return dataclasses.replace(current, value=value, updated_at=utcnow())
+
+        updated = self.store.modify_block(block.id, replace)
+        if updated is None:
+            raise NotFound(f"Block {block.id!r} not found")
+        return updated
+
     def attach_block(self, agent_id: str, block_id: str) -> Agent:
         agent = self.get_agent(agent_id)
         self.get_block(block_id)

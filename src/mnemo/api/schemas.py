@@ -128,6 +128,13 @@ class BlockAppend(Body):
     separator: str = "\n"
 
 
+class BlockReplace(Body):
+    """mnemo extension: replace the one occurrence of `old` with `new` (empty deletes it)."""
+
+    old: str = Field(min_length=1)
+    new: str
+
+
 class MessageIn(Body):
     message_type: str | None = None
     role: Literal["system", "user", "assistant", "tool"] | None = None

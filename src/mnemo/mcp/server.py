@@ -377,22 +377,13 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            block = _writable(agent, label)
-            count = block["value"].count(old)
-            if count != 1:
-                raise ToolError(
-                    f"The text to replace occurs {count} times in {label!r}; "
-                    "it must occur exactly once."
-                )
-            value = block["value"].replace(old, new)
-            if len(value) > block["limit"]:
-                raise ToolError(
-                    f"Block {label!r} holds at most {block['limit']} characters; "
-                    "the result would be "
-                    f"{len(value)}. Shorten the text or remove something first."
-                )
-            memory.call("PATCH", f"/v1/blocks/{block['id']}", {"value": value})
-            return f"Replaced in {label} ({len(value)}/{block['limit']} chars)."
+            _writable(agent, label)
+            block = memory.call(
+                "POST",
+                f"/v1/agents/{agent}/core-memory/blocks/{label}/replace",
+                {"old": old, "new": new},
+            )
+            return f"Replaced in {label} ({len(block['value'])}/{block['limit']} chars)."
 
         return await run(work)
 

@@ -8,7 +8,14 @@ from fastapi import Depends, Query
 
 from mnemo.api.deps import AgentId, BlockId, get_service, page
 from mnemo.api.routing import SlashTolerantRouter
-from mnemo.api.schemas import AgentCreate, AgentUpdate, BlockAppend, BlockCreate, BlockUpdate
+from mnemo.api.schemas import (
+    AgentCreate,
+    AgentUpdate,
+    BlockAppend,
+    BlockCreate,
+    BlockReplace,
+    BlockUpdate,
+)
 from mnemo.api.serialize import agent_json, block_json
 from mnemo.models import Agent, NewBlock
 from mnemo.service import MemoryService
@@ -135,3 +142,12 @@ def append_core_block(
     """mnemo extension: append text atomically, trimming the oldest text to fit the limit."""
     block, trimmed = service.append_to_block(agent_id, block_label, body.text, body.separator)
     return {**block_json(block), "trimmed_chars": trimmed}
+
+
+@router.post("/v1/agents/{agent_id}/core-memory/blocks/{block_label}/replace")
+def replace_in_core_block(
+    agent_id: AgentId, block_label: str, body: BlockReplace, service: Service
+) -> dict[str, Any]:
+    """mnemo extension: replace the one occurrence of `old` with `new`, atomically (a 409 when
+    `old` occurs zero or several times, a 400 when the result would not fit the limit)."""
+    return block_json(service.replace_in_block(agent_id, block_label, body.old, body.new))
