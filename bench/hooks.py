@@ -69,6 +69,7 @@ def main() -> None:
             subprocess.run(["git", "init", "-q", str(project)], check=True)
             (project / "README.md").write_text("# Uploader\nUploads files with retries.\n")
             env = {k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "XDG_"))}
+            (tmp_path / "none.toml").touch()
             env.update(
                 HOME=str(tmp_path / "home"),
                 MNEMO_URL=url,

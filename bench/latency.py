@@ -70,6 +70,8 @@ def start(
 ) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "none.toml").touch()
     env["MNEMO_CONFIG"] = str(data_dir / "none.toml")
     env.update(extra_env or {})
     began = time.perf_counter()

@@ -82,6 +82,7 @@ def main() -> None:
                     direct.append((time.perf_counter() - began) * 1000)
                 results["server_search_http"] = summary(direct)
             env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")}
+            (Path(tmp) / "none.toml").touch()
             env.update(MNEMO_URL=url, MNEMO_CONFIG=str(Path(tmp) / "none.toml"), HOME=tmp)
             params = StdioServerParameters(
                 command=sys.executable, args=["-m", "mnemo", "mcp"], env=env, cwd=tmp

@@ -49,7 +49,10 @@ def start_server(
     port = port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "LETTA_"))}
-    full_env["MNEMO_CONFIG"] = str(data_dir.parent / "no-config.toml")
+    empty_config = data_dir.parent / "empty-config.toml"
+    empty_config.parent.mkdir(parents=True, exist_ok=True)
+    empty_config.touch()
+    full_env["MNEMO_CONFIG"] = str(empty_config)
     full_env.update(env or {})
     log = log_path.open("wb")
     process = subprocess.Popen(

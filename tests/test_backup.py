@@ -18,6 +18,7 @@ from tests.postgres import fresh_database
 
 def mnemo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")}
+    (cwd / "no-config.toml").touch()
     env["MNEMO_CONFIG"] = str(cwd / "no-config.toml")
     return subprocess.run(
         [sys.executable, "-m", "mnemo", *args],

@@ -41,6 +41,7 @@ def project_dir(tmp_path: Path, name: str) -> Path:
 
 def stdio(server: ServerProcess, cwd: Path, home: Path, **env: str) -> StdioServerParameters:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "XDG_", "CLAUDE"))}
+    (home / "none.toml").touch()
     clean.update(HOME=str(home), MNEMO_URL=server.url, MNEMO_CONFIG=str(home / "none.toml"), **env)
     return StdioServerParameters(
         command=sys.executable, args=["-m", "mnemo", "mcp"], env=clean, cwd=str(cwd)

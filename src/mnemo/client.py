@@ -15,6 +15,8 @@ import re
 import time
 from collections.abc import Callable
 
+from mnemo.config_file import ConfigError
+
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
     from typing import Any
@@ -43,10 +45,6 @@ def _dechunk(body: bytes) -> bytes:
 
 class Unreachable(Exception):
     """The server did not answer (refused, timed out, reset)."""
-
-
-class ConfigError(ValueError):
-    """The client's own settings are wrong (e.g. a URL without http://)."""
 
 
 def retryable(status: int) -> bool:

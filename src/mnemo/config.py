@@ -1,21 +1,22 @@
 """Server settings: defaults, then the config file, then environment variables.
 
-The config file is TOML at `$MNEMO_CONFIG` or `<user config dir>/mnemo/config.toml`; its keys are
-the field names below (e.g. `port = 8300`, `api_key = "..."`). Environment variables are the field
-names upper-cased with a `MNEMO_` prefix (`MNEMO_PORT`, `MNEMO_API_KEY`, ...).
+The config file (config_file.py: one path and one parser for the server and every client)
+holds the field names below at its top level or in its `[server]` table (e.g. `port = 8300`).
+Environment variables are the field names upper-cased with a `MNEMO_` prefix (`MNEMO_PORT`,
+`MNEMO_API_KEY`, ...).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from mnemo import config_file
 from mnemo.errors import InvalidInput
 
 DEFAULT_EMBEDDING = "mnemo/all-MiniLM-L6-v2"
@@ -23,13 +24,6 @@ DEFAULT_EMBEDDING = "mnemo/all-MiniLM-L6-v2"
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("mnemo", appauthor=False))
-
-
-def config_path() -> Path:
-    explicit = os.environ.get("MNEMO_CONFIG")
-    if explicit:
-        return Path(explicit)
-    return Path(platformdirs.user_config_dir("mnemo", appauthor=False)) / "config.toml"
 
 
 @dataclass
@@ -90,14 +84,13 @@ class Settings:
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Defaults < config file < environment < explicit overrides (e.g. CLI flags)."""
-        values: dict[str, Any] = {}
-        path = config_path()
-        if path.is_file():
-            try:
-                data = tomllib.loads(path.read_text())
-            except tomllib.TOMLDecodeError as exc:
-                raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
-            values.update(data.get("server", data))
+        from mnemo.claude.config import HookConfig
+
+        document = config_file.load()
+        config_file.check_keys(
+            document, {f.name for f in dataclasses.fields(cls)} | set(HookConfig.DEFAULTS)
+        )
+        values = config_file.settings(document, "server")
         for f in dataclasses.fields(cls):
             env = os.environ.get(f"MNEMO_{f.name.upper()}")
             if env is not None and env != "":
@@ -113,13 +106,11 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in values.items():
         if name not in types:
-            continue  # unknown keys belong to other parts of mnemo (hooks, installer)
+            continue  # a client setting (claude/config.py)
         kind = types[name]
         try:
             if kind == "bool":
-                out[name] = (
-                    raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
-                )
+                out[name] = config_file.parse_bool(name, raw)
             elif kind == "int":
                 out[name] = int(raw)
             elif kind == "float":

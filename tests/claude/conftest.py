@@ -28,6 +28,7 @@ class HookRunner:
 
     @property
     def env(self) -> dict[str, str]:
+        (self.home / "no-config.toml").touch()  # empty unless a test writes settings into it
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "XDG_", "CLAUDE"))
         }

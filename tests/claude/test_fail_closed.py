@@ -134,3 +134,20 @@ def test_reading_never_creates_a_project(hooks: HookRunner, server, tmp_path: Pa
     assert attach.returncode != 0 and "no such directory" in attach.stderr, attach.stderr
     after = httpx.get(f"{server.url}/v1/agents/", params={"limit": 1000}).json()
     assert len(after) == len(before)
+
+
+def test_agent_id_in_the_config_file_pins_commands_too(
+    hooks: HookRunner,
+    server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    agent = httpx.post(f"{server.url}/v1/agents/", json={"name": "pinned by file"}).json()["id"]
+    httpx.post(
+        f"{server.url}/v1/agents/{agent}/archival-memory",
+        json={"text": "the pinned agent remembers the zebra deployment"},
+    )
+    (hooks.home / "no-config.toml").write_text(f'agent_id = "{agent}"\n')
+    project = git_project(tmp_path / "elsewhere")
+    found = hooks.cli("search", "zebra deployment", cwd=project)
+    assert found.returncode == 0, found.stderr
+    assert "zebra" in found.stdout

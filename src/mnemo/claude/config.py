@@ -1,26 +1,21 @@
-"""Hook settings: defaults < config file ([hooks] and top-level keys) < MNEMO_* environment.
+"""Client settings (hooks, CLI, SDK, MCP): defaults < the config file (config_file.py: top
+level, then [hooks]) < MNEMO_* environment.
 
 Standard library only, and paths are plain strings: pathlib costs every hook process ~3 ms of
-imports. The config file is the same TOML the server reads.
+imports.
 """
 
 from __future__ import annotations
 
 import os
 
+from mnemo import config_file
+
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
     from typing import Any, ClassVar
 
 DEFAULT_URL = "http://127.0.0.1:8283"
-
-
-def config_file() -> str:
-    explicit = os.environ.get("MNEMO_CONFIG")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "mnemo", "config.toml")
 
 
 def state_dir() -> str:
@@ -84,44 +79,37 @@ class HookConfig:
 
     @classmethod
     def load(cls) -> HookConfig:
-        values: dict[str, Any] = {}
-        path = config_file()
-        data: dict[str, Any] = {}
-        if os.path.isfile(path):
-            import tomllib
-
-            try:
-                with open(path, encoding="utf-8") as file:
-                    data = tomllib.loads(file.read())
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
-            except OSError:
-                data = {}
-        for source in (data, data.get("hooks", {})):
-            values.update({k: v for k, v in source.items() if k in cls.DEFAULTS})
-        for name, default in cls.DEFAULTS.items():
+        """Defaults < the config file (top level, then [hooks]) < MNEMO_* environment."""
+        document = config_file.load()
+        values = {
+            k: v for k, v in config_file.settings(document, "hooks").items() if k in cls.DEFAULTS
+        }
+        for name in cls.DEFAULTS:
             raw = os.environ.get(f"MNEMO_{name.upper()}")
-            if raw is None or raw == "":
-                continue
-            try:
-                values[name] = _parse(raw, default)
-            except ValueError:
-                raise ValueError(
-                    f"MNEMO_{name.upper()}={raw!r} is not a {type(default).__name__}"
-                ) from None
-        config = cls(**values)
+            if raw is not None and raw != "":
+                values[name] = raw
+        typed = {name: _typed(name, value, cls.DEFAULTS[name]) for name, value in values.items()}
+        config = cls(**typed)
         config.url = config.url.rstrip("/")
         return config
 
 
-def _parse(raw: str, default: Any) -> Any:
-    """An environment value, typed like the setting's default."""
-    if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    if isinstance(default, list):
-        return [item.strip() for item in raw.split(",") if item.strip()]
-    return raw
+def _typed(name: str, raw: Any, default: Any) -> Any:
+    """A setting from the file or the environment, typed like its default."""
+    try:
+        if isinstance(default, bool):
+            return config_file.parse_bool(name, raw)
+        if isinstance(default, list):
+            if isinstance(raw, list):
+                return [str(item) for item in raw]
+            return [item.strip() for item in str(raw).split(",") if item.strip()]
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise config_file.ConfigError(
+            f"{name}: {raw!r} is not a {type(default).__name__} "
+            f"(MNEMO_{name.upper()} or {name} in {config_file.path()})"
+        ) from None

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mnemo import config_file
 from mnemo.claude import guard, project
-from mnemo.claude.config import HookConfig, config_file, state_dir
+from mnemo.claude.config import HookConfig, state_dir
 from mnemo.client import ApiError, MnemoClient, Unreachable
 
 # (Claude Code event, matcher or None, our hook name, timeout seconds)
@@ -258,7 +259,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
     except ApiError as exc:
         ok = False
         fix = (
-            f"set MNEMO_API_KEY or api_key in {config_file()} to the server's key"
+            f"set MNEMO_API_KEY or api_key in {config_file.path()} to the server's key"
             if exc.status == 401
             else "see the server's message"
         )

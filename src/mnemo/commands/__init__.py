@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +34,9 @@ def client(args: argparse.Namespace) -> Any:
 def agent_id(args: argparse.Namespace, memory: Any, create: bool = False) -> str:
     """The agent the command works on: --agent, MNEMO_AGENT_ID, or the project's. Only
     commands that write (`create`) make a project's agent; reading never does."""
-    chosen = getattr(args, "agent", None) or os.environ.get("MNEMO_AGENT_ID")
+    from mnemo.claude.config import HookConfig
+
+    chosen = getattr(args, "agent", None) or HookConfig.load().agent_id
     if chosen:
         return memory.find_agent(chosen)["id"]
     return memory.project_agent(getattr(args, "project", None) or ".", create=create)

@@ -130,17 +130,13 @@ def _policies(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         return {args.type: {"older_than": args.older_than, "keep": args.keep}}
     if args.older_than or args.keep is not None:
         raise ValueError("--older-than/--keep need --type (or a [retention] table in config)")
-    from mnemo.config import config_path
+    from mnemo import config_file
 
-    path = config_path()
-    policies: dict[str, Any] = {}
-    if path.is_file():
-        import tomllib
-
-        policies = tomllib.loads(path.read_text()).get("retention", {})
+    policies: dict[str, Any] = config_file.load().get("retention", {})
     if not policies:
         raise ValueError(
-            f"no policy: give --type with --older-than/--keep, or a [retention] table in {path}"
+            "no policy: give --type with --older-than/--keep, or a [retention] table in "
+            + config_file.path()
         )
     return policies
 

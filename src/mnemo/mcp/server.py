@@ -55,18 +55,22 @@ class Memory:
     """What the tools need: an HTTP client, the default agent, and the output cap."""
 
     def __init__(
-        self, client: MnemoClient, project_dir: str | None, max_chars: int = DEFAULT_MAX_CHARS
+        self,
+        client: MnemoClient,
+        project_dir: str | None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        pinned_agent: str = "",
     ) -> None:
         self.client = client
         self.project_dir = project_dir
         self.max_chars = max_chars
+        self.pinned_agent = pinned_agent  # agent_id from the config: every tool uses it
 
     def agent(self, agent_id: str | None) -> str:
         if agent_id:
             return agent_id
-        pinned = os.environ.get("MNEMO_AGENT_ID")
-        if pinned:
-            return pinned
+        if self.pinned_agent:
+            return self.pinned_agent
         if not self.project_dir:
             raise ToolError("No project is known to this MCP server: pass agent_id explicitly.")
         return project.ensure_agent(
@@ -458,7 +462,7 @@ def stdio_memory() -> Memory:
     client = MnemoClient(config.url, config.api_key, connect_timeout=2.0, read_timeout=30.0)
     project_dir = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
     max_chars = int(os.environ.get("MNEMO_MCP_MAX_CHARS") or DEFAULT_MAX_CHARS)
-    return Memory(client, project_dir, max_chars)
+    return Memory(client, project_dir, max_chars, pinned_agent=config.agent_id)
 
 
 def run_stdio() -> None:
