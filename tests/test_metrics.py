@@ -81,3 +81,32 @@ def test_request_id_is_echoed_and_logged_as_json(server: ServerProcess) -> None:
 def _access_log(server: ServerProcess) -> dict[str, dict]:
     lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
     return {line.get("request_id"): line for line in lines if line["logger"] == "mnemo.access"}
+
+
+def test_an_mcp_tool_call_counts_once_and_redactions_are_counted(server: ServerProcess) -> None:
+    import asyncio
+
+    from mcp import Client
+
+    http = server.client()
+    agent = http.post("/v1/agents/", json={"name": "metrics-mcp"}).json()["id"]
+    before = scrape(server)
+    http.post(
+        f"/v1/agents/{agent}/archival-memory",
+        json={"text": "token ghp_abcdefghijklmnopqrstuvwxyz0123456789 rotated"},
+    )
+
+    async def tool() -> None:
+        async with Client(f"{server.url}/mcp") as client:
+            result = await client.call_tool("memory_search", {"query": "token", "agent_id": agent})
+            assert not result.is_error
+
+    asyncio.run(tool())
+    after = scrape(server)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("mnemo_memory_operations_total", operation="mcp_call") >= 1
+    assert grew("mnemo_memory_operations_total", operation="passage_search") == 0
+    assert grew("mnemo_redactions_total") == 1

@@ -68,6 +68,7 @@ class MnemoClient:
         connect_timeout: float = 0.3,
         read_timeout: float = 5.0,
         spool_dir: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         match = _URL.match(url.strip())
         if not match:
@@ -85,6 +86,7 @@ class MnemoClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.spool_dir = spool_dir
+        self.headers = headers or {}
 
     # ------------------------------------------------------------------ raw requests
 
@@ -107,7 +109,7 @@ class MnemoClient:
                             (key, "true" if item is True else "false" if item is False else item)
                         )
             target += "?" + "&".join(f"{_quote(str(k))}={_quote(str(v))}" for k, v in pairs)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **self.headers}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

@@ -51,6 +51,11 @@ SEARCH_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+REDACTIONS = Counter(
+    "mnemo_redactions",
+    "Secrets replaced by [REDACTED] before storage",
+    registry=REGISTRY,
+)
 DB_ERRORS = Counter(
     "mnemo_db_errors",
     "Requests that failed because the database did not answer (503)",

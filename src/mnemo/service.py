@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -17,7 +16,7 @@ from mnemo import agent_file, validate
 from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
 from mnemo.errors import Conflict, InvalidInput, LimitExceeded, NotFound, TooLarge
-from mnemo.metrics import SEARCH_SECONDS
+from mnemo.metrics import REDACTIONS, SEARCH_SECONDS
 from mnemo.models import (
     MESSAGE_TYPES,
     Agent,
@@ -60,15 +59,8 @@ class MemoryService:
         self.store = store
         self.embedders = embedders
         self.settings = settings
-        self._redactions = 0
-        self._redactions_lock = threading.Lock()
 
     # ------------------------------------------------------------------ redaction
-
-    @property
-    def redactions(self) -> int:
-        """Secrets replaced since the server started."""
-        return self._redactions
 
     def _clean(self, text: str, name: str = "text") -> str:
         """Checked (validate.string) and redacted."""
@@ -90,8 +82,7 @@ class MemoryService:
 
     def _count(self, count: int) -> None:
         if count:
-            with self._redactions_lock:
-                self._redactions += count
+            REDACTIONS.inc(count)
 
     # ------------------------------------------------------------------ agents
 

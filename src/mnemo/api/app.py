@@ -51,7 +51,13 @@ def build_mcp(settings: Settings) -> MCPServer:
     from mnemo.mcp.server import DEFAULT_MAX_CHARS, Memory, build_server
 
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    client = MnemoClient(f"http://{host}:{settings.port}", settings.api_key, 2.0, 30.0)
+    client = MnemoClient(
+        f"http://{host}:{settings.port}",
+        settings.api_key,
+        2.0,
+        30.0,
+        headers={"X-Mnemo-Via": "mcp"},  # observe.py counts the tool call once, as mcp_call
+    )
     return build_server(Memory(client, project_dir=None, max_chars=DEFAULT_MAX_CHARS))
 
 

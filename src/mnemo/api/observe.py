@@ -33,6 +33,7 @@ OPERATIONS = {
     ("DELETE", "/v1/agents/{agent_id}/archival-memory/{memory_id}"): "passage_delete",
     ("POST", "/v1/agents/{agent_id}/archival-memory/prune"): "passage_prune",
     ("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}"): "block_update",
+    ("POST", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}/replace"): "block_replace",
     ("POST", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}/append"): "block_append",
     ("POST", "/v1/blocks"): "block_create",
     ("PATCH", "/v1/blocks/{block_id}"): "block_update",
@@ -45,12 +46,17 @@ OPERATIONS = {
 }
 
 
+VIA_HEADER = "x-mnemo-via"
+UNRECORDED_ROUTES = frozenset({"/mcp"})
+
+
 def route_of(scope: Scope) -> str:
     """The matched route's template without a trailing slash, so label values stay few."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    if not path:
-        return "unmatched"
+    if not path:  # the MCP SDK's Starlette route does not record itself in the scope
+        raw = scope.get("path", "").rstrip("/")
+        return raw if raw in UNRECORDED_ROUTES else "unmatched"
     return path.rstrip("/") or "/"
 
 
@@ -89,7 +95,9 @@ class ObserveMiddleware:
         metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
         metrics.HTTP_SECONDS.labels(method, route).observe(seconds)
         operation = OPERATIONS.get((method, route))
-        if operation and status < 400:
+        # A /mcp tool calls this server back; its call is already counted as mcp_call.
+        on_behalf_of_mcp = _header(scope, VIA_HEADER.encode()) == "mcp"
+        if operation and status < 400 and not on_behalf_of_mcp:
             metrics.OPERATIONS.labels(operation).inc()
         if status == 503:
             metrics.DB_ERRORS.inc()
