@@ -3,8 +3,8 @@
 import os
 
 # Vector search is a matrix-vector product, bound by memory, not by cores. OpenBLAS's worker
-# threads busy-wait after each call and then starve onnxruntime on a small machine (measured:
-# search p50 24 ms with them, 11 ms without). Must be set before numpy is first imported.
+# threads busy-wait after each call and then starve onnxruntime on a small machine
+# (docs/benchmarks.md). Must be set before numpy is first imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"

@@ -1,11 +1,9 @@
 """Keep freed heap memory for the next request instead of handing it back to the kernel.
 
-A search allocates and frees buffers of megabytes: a keyword search at 1,000,000 passages reads
-~2 MB of packed postings and sorts and sums ~250,000 of them. glibc serves such sizes with
-mmap and returns them on free, or trims them off the heap, so every request faults the same
-pages in again. On the 2-core VM measured (docs/postgres.md), that was about a third of the
-keyword search: its ranking step 23 -> 13 ms, lexical search over HTTP 58-67 -> 41-51 ms, for
-~90 MB more resident memory in the replica.
+A search allocates and frees buffers of megabytes (a keyword search over a large corpus reads
+megabytes of packed postings). glibc serves such sizes with mmap and returns them on free, or
+trims them off the heap, so every request would fault the same pages in again. Keeping them
+trades resident memory for speed; the measurements are in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Domain objects to the JSON shapes the Letta SDK reads (reference/letta-api.md §5-8)."""
+"""Domain objects to the JSON shapes the Letta SDK reads (docs/compat.md lists where they
+differ from Letta's)."""
 
 from __future__ import annotations
 

@@ -139,10 +139,10 @@ class PostgresStore:
             kwargs={
                 "options": f"-c statement_timeout={statement_timeout_ms}",
                 "row_factory": dict_row,
-                # Server-side prepared statements switch to a generic plan after five runs; a
-                # generic plan cannot see which agent or which words a search is for and picked
-                # a full keyword-index scan over every agent's messages (16 -> 258 ms at 1M).
-                # Planning each query is ~0.1 ms, and it keeps PgBouncer's transaction mode safe.
+                # No server-side prepared statements: after five runs they switch to a generic
+                # plan, which cannot see which agent or which words a search is for and can pick
+                # a scan over every agent's rows. Planning each query is cheap, and it keeps
+                # PgBouncer's transaction mode safe.
                 "prepare_threshold": None,
             },
             check=ConnectionPool.check_connection,

@@ -21,10 +21,9 @@ LOCK_KEY = 0x6D6E656D6F  # "mnemo"
 # The HNSW index is partial on the default embedder; searches write the predicate as this
 # literal so a prepared (generic) plan can still prove it and use the index.
 INDEXED_HANDLE = "'" + DEFAULT_EMBEDDING.replace("'", "''") + "'"
-# m 16: at 1,000,000 clustered passages m 12 built in 409 against 457 s, but its recall@10 at
-# ef_search 400 varied from build to build of the same rows (0.92 to 0.99; m 16: 0.992-0.993).
-# The graph holds half-precision copies of the embeddings (`halfvec`, m009): an index of 58 %
-# the size, built ~11 % faster at 100,000, recall@10 at 1,000,000 unchanged (0.989 at ef 400).
+# m 16 (m 12 built faster, but its recall varied from build to build of the same rows), on
+# half-precision copies of the embeddings (`halfvec`, m009: a smaller index, the same recall).
+# The measurements: docs/benchmarks.md.
 HNSW_INDEX_NAME = "passages_minilm_hnsw"
 HNSW_DIMENSION = 384
 HNSW_TYPE = "halfvec"

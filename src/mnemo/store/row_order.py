@@ -4,16 +4,12 @@ pgvector builds the graph by inserting rows in heap order. Each insert walks the
 own vector; when the rows just inserted are its neighbours, that walk runs from the CPU's
 caches. So the load gives every passage a key, the nearest of `CENTRES` k-means centres
 (learned from its first `SAMPLE` rows), and the store clusters the table by that key before
-building the index. Measured on 100,000 clustered vectors (docs/benchmarks.md, 2026-12-02):
-37 s against 62-78 s as loaded; 64 or fewer centres grouped too coarsely (46 s), 1,024 no
-better than 256.
+building the index.
 
-A graph grown one neighbourhood after another is a worse graph: at 1,000,000 passages recall@10
-at ef_search 400 fell from 0.990 to 0.953, since the first neighbourhoods' nodes filled their
-links before the others existed. So a random `BACKBONE` share of the rows goes first, in random
-order (negative keys), and spans the space before the neighbourhoods fill in: with 2 % recall
-was 0.989 again (10 %: 0.990), the build 647 s (10 %: 622 s) against 538 s without it and
-~776 s as loaded.
+A graph grown one neighbourhood after another is a worse graph: the first neighbourhoods' nodes
+fill their links before the others exist, and recall falls. So a random `BACKBONE` share of the
+rows goes first, in random order (negative keys), and spans the space before the
+neighbourhoods fill in. Build times and recall for each choice: docs/benchmarks.md.
 """
 
 from __future__ import annotations
