@@ -1314,11 +1314,8 @@ def indexed_passages(conn: psycopg.Connection[Any]) -> int:
 
 def auto_ef_search(indexed: int) -> int:
     """HNSW ef_search that keeps recall@10 near 0.99 as the index grows: 100 up to ~166,000
-    passages, then 600 per million, up to EF_SEARCH_MAX. Measured on clustered vectors with m 16
-    (docs/postgres.md): at 250,000 ef 100 gives 1.00; at 500,000, ef 200 0.998 (ef 100 0.965);
-    at 1,000,000, ef 400 0.99 (ef 200 0.967) as loaded, but 0.957 / 0.962 in the bench once
-    bulk loads ordered their rows and the graph went to half precision, hence 600
-    (docs/benchmarks.md)."""
+    passages, then 600 per million, up to EF_SEARCH_MAX (the recall at each size:
+    docs/postgres.md and docs/benchmarks.md)."""
     return min(max(100, -(-indexed * 600 // 1_000_000)), EF_SEARCH_MAX)
 
 
