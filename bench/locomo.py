@@ -120,7 +120,7 @@ def injection(
     """What the user-prompt-submit hook would inject with each question as the prompt (its
     top_k, its character budget), per `min_similarity`: the share of injected memories that
     are evidence (precision), the share of evidence injected (recall), memories per prompt."""
-    from mnemo.claude.config import HookConfig
+    from mnemo.claude.config import ClientConfig
     from mnemo.claude.context import prompt_context
 
     rows = []
@@ -129,10 +129,10 @@ def injection(
         for (_, gold, _, _), results in zip(questions, hybrid_runs, strict=True):
             kept = [
                 r
-                for r in results[: HookConfig.DEFAULTS["prompt_top_k"]]
+                for r in results[: ClientConfig.DEFAULTS["prompt_top_k"]]
                 if (r.get("similarity") or 0) >= threshold
             ]
-            _, shown = prompt_context(kept, HookConfig.DEFAULTS["prompt_budget"])
+            _, shown = prompt_context(kept, ClientConfig.DEFAULTS["prompt_budget"])
             tags = {r["id"]: r["tags"][0] for r in kept}
             shown_tags = [tags[pid] for pid in shown]
             injected += len(shown)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mnemo.claude.config import HookConfig
+from mnemo.claude.config import ClientConfig
 from mnemo.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ LINK = re.compile(r"\]\(([^)#\s]+)")
 
 
 @pytest.mark.parametrize(
-    "name", [f.name for f in dataclasses.fields(Settings)] + list(HookConfig.DEFAULTS)
+    "name", [f.name for f in dataclasses.fields(Settings)] + list(ClientConfig.DEFAULTS)
 )
 def test_every_setting_is_in_the_readme(name: str) -> None:
     assert f"`{name}`" in (ROOT / "README.md").read_text()
@@ -48,15 +48,15 @@ def test_unknown_settings_and_a_missing_config_file_are_errors(
     with pytest.raises(ConfigError, match="no such file"):
         Settings.load()
     with pytest.raises(ConfigError, match="no such file"):
-        HookConfig.load()
+        ClientConfig.load()
     config.write_text('prot = 8300\nurl = "http://127.0.0.1:8300"\n[hooks]\nguard = "maybe"\n')
     with pytest.raises(ConfigError, match=r"unknown setting.*prot"):
         Settings.load()
     with pytest.raises(ConfigError, match="guard: 'maybe' is not a bool"):
-        HookConfig.load()
+        ClientConfig.load()
     config.write_text('port = 8300\nagent_id = "agent-x"\n[hooks]\nguard = false\n')
     assert Settings.load().port == 8300
-    hooks = HookConfig.load()
+    hooks = ClientConfig.load()
     assert hooks.guard is False and hooks.agent_id == "agent-x"
     monkeypatch.setenv("MNEMO_GUARD", "on")
-    assert HookConfig.load().guard is True
+    assert ClientConfig.load().guard is True

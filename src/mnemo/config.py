@@ -84,11 +84,11 @@ class Settings:
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Defaults < config file < environment < explicit overrides (e.g. CLI flags)."""
-        from mnemo.claude.config import HookConfig
+        from mnemo.claude.config import ClientConfig
 
         document = config_file.load()
         config_file.check_keys(
-            document, {f.name for f in dataclasses.fields(cls)} | set(HookConfig.DEFAULTS)
+            document, {f.name for f in dataclasses.fields(cls)} | set(ClientConfig.DEFAULTS)
         )
         values = config_file.settings(document, "server")
         for f in dataclasses.fields(cls):

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from mnemo.claude.config import HookConfig
+from mnemo.claude.config import ClientConfig
 
 Json = dict[str, Any]
 FAILURE_TYPES = ("test_failure", "command_failure", "incident", "command_fix")
@@ -60,7 +60,7 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        config = HookConfig.load()
+        config = ClientConfig.load()
         self.url = (url or config.url).rstrip("/")
         key = config.api_key if api_key is None else api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -28,9 +28,10 @@ def state_dir() -> str:
     return os.path.join(base, "mnemo")
 
 
-class HookConfig:
-    """Settings of the hook programs. A plain class: `dataclasses` costs a hook ~10 ms of
-    imports (inspect), and every prompt pays for hook start-up."""
+class ClientConfig:
+    """Settings of every client: the hooks, `mnemo` commands, the SDK and the stdio MCP server.
+    A plain class: `dataclasses` costs a hook ~10 ms of imports (inspect), and every prompt
+    pays for hook start-up."""
 
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "url": DEFAULT_URL,
@@ -78,7 +79,7 @@ class HookConfig:
             setattr(self, name, list(value) if isinstance(default, list) else value)
 
     @classmethod
-    def load(cls) -> HookConfig:
+    def load(cls) -> ClientConfig:
         """Defaults < the config file (top level, then [hooks]) < MNEMO_* environment."""
         document = config_file.load()
         values = {

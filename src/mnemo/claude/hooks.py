@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from mnemo.claude import EDIT_TOOLS, context, project, state
-from mnemo.claude.config import HookConfig, state_dir
+from mnemo.claude.config import ClientConfig, state_dir
 from mnemo.claude.naming import program, relative
 from mnemo.client import ApiError, ConfigError, MnemoClient, Unreachable, retryable
 from mnemo.redact import redact
@@ -42,7 +42,7 @@ TRIVIAL = re.compile(
 class Hook:
     """Everything one hook invocation needs, resolved lazily."""
 
-    def __init__(self, payload: dict[str, Any], config: HookConfig) -> None:
+    def __init__(self, payload: dict[str, Any], config: ClientConfig) -> None:
         self.payload = payload
         self.config = config
         self.state = state_dir()
@@ -426,13 +426,13 @@ def run(event: str, stdin: Any = None, stdout: Any = None) -> int:
         if not isinstance(payload, dict):
             raise ValueError("hook input is not a JSON object")
         try:
-            config = HookConfig.load()
+            config = ClientConfig.load()
         except ValueError as exc:
             if event != "pre-tool-use":
                 raise ConfigError(str(exc)) from None
             # The guard never depends on the config being right: it runs with the defaults.
             print(f"mnemo {event}: {exc}; guarding with the defaults", file=sys.stderr)
-            config = HookConfig()
+            config = ClientConfig()
         hook = Hook(payload, config)
         if hook.excluded and event != "pre-tool-use":
             return 0

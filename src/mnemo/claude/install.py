@@ -19,7 +19,7 @@ from typing import Any
 
 from mnemo import config_file
 from mnemo.claude import guard, project
-from mnemo.claude.config import HookConfig, state_dir
+from mnemo.claude.config import ClientConfig, state_dir
 from mnemo.client import ApiError, MnemoClient, Unreachable
 
 # (Claude Code event, matcher or None, our hook name, timeout seconds)
@@ -238,7 +238,7 @@ def uninstall(path: Path) -> list[str]:
 
 def doctor(project_dir: Path) -> tuple[bool, list[str]]:
     """Check what a working setup needs; each line says what is wrong and how to fix it."""
-    config = HookConfig.load()
+    config = ClientConfig.load()
     lines: list[str] = []
     ok = True
     client = MnemoClient(config.url, config.api_key, connect_timeout=1.0)
@@ -320,7 +320,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
 
 
 def status(project_dir: Path) -> list[str]:
-    config = HookConfig.load()
+    config = ClientConfig.load()
     root = project.project_root(str(project_dir))
     client = MnemoClient(config.url, config.api_key, connect_timeout=1.0)
     lines = [f"project: {root}"]

@@ -34,9 +34,9 @@ def client(args: argparse.Namespace) -> Any:
 def agent_id(args: argparse.Namespace, memory: Any, create: bool = False) -> str:
     """The agent the command works on: --agent, MNEMO_AGENT_ID, or the project's. Only
     commands that write (`create`) make a project's agent; reading never does."""
-    from mnemo.claude.config import HookConfig
+    from mnemo.claude.config import ClientConfig
 
-    chosen = getattr(args, "agent", None) or HookConfig.load().agent_id
+    chosen = getattr(args, "agent", None) or ClientConfig.load().agent_id
     if chosen:
         return memory.find_agent(chosen)["id"]
     return memory.project_agent(getattr(args, "project", None) or ".", create=create)

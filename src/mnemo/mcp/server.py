@@ -456,9 +456,9 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
 
 def stdio_memory() -> Memory:
-    from mnemo.claude.config import HookConfig
+    from mnemo.claude.config import ClientConfig
 
-    config = HookConfig.load()
+    config = ClientConfig.load()
     client = MnemoClient(config.url, config.api_key, connect_timeout=2.0, read_timeout=30.0)
     project_dir = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
     max_chars = int(os.environ.get("MNEMO_MCP_MAX_CHARS") or DEFAULT_MAX_CHARS)
