@@ -151,3 +151,17 @@ def test_agent_id_in_the_config_file_pins_commands_too(
     found = hooks.cli("search", "zebra deployment", cwd=project)
     assert found.returncode == 0, found.stderr
     assert "zebra" in found.stdout
+
+
+def test_status_counts_every_passage(hooks: HookRunner, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project = git_project(tmp_path / "counted")
+    hooks.run("session-start", payload("SessionStart", project, source="startup"))
+    found = httpx.get(
+        f"{server.url}/v1/agents/", params={"name": agent_name(project.resolve())}
+    ).json()
+    batch = {"passages": [{"text": f"note {i}"} for i in range(1001)]}
+    httpx.post(
+        f"{server.url}/v1/agents/{found[0]['id']}/archival-memory/batch", json=batch, timeout=120
+    )
+    status = hooks.cli("status", cwd=project)
+    assert "archival passages: 1,001" in status.stdout, status.stdout

@@ -337,10 +337,8 @@ def status(project_dir: Path) -> list[str]:
         lines.append(f"agent:   {agent['name']} ({agent_id})")
         for block in agent.get("blocks", []):
             lines.append(f"  block {block['label']}: {len(block['value'])}/{block['limit']} chars")
-        passages = client.request(
-            "GET", f"/v1/agents/{agent_id}/archival-memory", query={"limit": 1000}
-        )
-        lines.append(f"archival passages: {len(passages)}{'+' if len(passages) == 1000 else ''}")
+        count = client.request("GET", f"/v1/agents/{agent_id}/archival-memory/count")
+        lines.append(f"archival passages: {count:,}")
         sessions = client.request(
             "GET",
             f"/v1/agents/{agent_id}/archival-memory",
