@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from mnemo.claude.config import ClientConfig
+from mnemo.remote import queries
 
 Json = dict[str, Any]
 FAILURE_TYPES = ("test_failure", "command_failure", "incident", "command_fix")
@@ -214,7 +215,7 @@ class Client:
             "tags": tags,
             "mode": mode,
             **_bounds(since, until),
-            **_metadata_params(type, metadata),
+            **queries.metadata_params(metadata, type),
         }
         path = f"/v1/agents/{agent_id}/archival-memory/search"
         return self.request("GET", path, params=_clean(params))["results"]
@@ -237,7 +238,7 @@ class Client:
             "search": contains,
             "ascending": "false" if newest_first else "true",
             **_bounds(since, until),
-            **_metadata_params(type, metadata),
+            **queries.metadata_params(metadata, type),
         }
         left = limit
         while left is None or left > 0:
@@ -349,13 +350,6 @@ def _passage(text: str, type: str | None, tags: list[str] | None, metadata: Json
     return {"text": text, "tags": all_tags, "metadata": meta}
 
 
-def _metadata_params(type: str | None, metadata: Json | None) -> dict[str, Any]:
-    params = {f"metadata.{key}": _text(value) for key, value in (metadata or {}).items()}
-    if type:
-        params["metadata.type"] = type
-    return params
-
-
 def _bounds(since: str | datetime | timedelta | None, until: str | datetime | None) -> Json:
     start = since_datetime(since)
     end = since_datetime(until) if isinstance(until, str) else until
@@ -363,12 +357,6 @@ def _bounds(since: str | datetime | timedelta | None, until: str | datetime | No
         "start_datetime": start.isoformat() if start else None,
         "end_datetime": end.isoformat() if end else None,
     }
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:

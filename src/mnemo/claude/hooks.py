@@ -18,6 +18,7 @@ from mnemo.claude.config import ClientConfig, state_dir
 from mnemo.claude.naming import program, relative
 from mnemo.client import ApiError, ConfigError, MnemoClient, Unreachable, retryable
 from mnemo.redact import redact
+from mnemo.remote import queries
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
@@ -140,15 +141,9 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
         launcher.detached(["hook", "replay"], os.path.join(hook.state, "worker.log"))
     agent_id = project.ensure_agent(hook.client, hook.state, hook.root, verify=True)
     blocks = hook.client.request("GET", f"/v1/agents/{agent_id}/core-memory/blocks")
-    base = f"/v1/agents/{agent_id}/archival-memory"
+    base = queries.passages_path(agent_id)
     summaries = hook.client.request(
-        "GET",
-        base,
-        query={
-            "ascending": False,
-            "limit": hook.config.recent_sessions,
-            "metadata.type": "session_summary",
-        },
+        "GET", base, query=queries.recent_sessions(hook.config.recent_sessions)
     )
     name = os.path.basename(hook.root)
     query = " ".join([name, *(s.get("text", "")[:300] for s in summaries[:1])])
@@ -157,7 +152,7 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
     relevant = []
     for result in found.get("results", []):
         kind = (result.get("metadata") or {}).get("type")
-        if kind == "session_summary" or result["content"] in seen_text:
+        if kind == queries.SESSION_SUMMARY or result["content"] in seen_text:
             continue
         seen_text.add(result["content"])
         relevant.append(result)

@@ -21,6 +21,7 @@ from mnemo import config_file
 from mnemo.claude import guard, project
 from mnemo.claude.config import ClientConfig, state_dir
 from mnemo.client import ApiError, MnemoClient, Unreachable
+from mnemo.remote import queries
 
 # (Claude Code event, matcher or None, our hook name, timeout seconds)
 HOOKS: list[tuple[str, str | None, str, int]] = [
@@ -340,9 +341,7 @@ def status(project_dir: Path) -> list[str]:
         count = client.request("GET", f"/v1/agents/{agent_id}/archival-memory/count")
         lines.append(f"archival passages: {count:,}")
         sessions = client.request(
-            "GET",
-            f"/v1/agents/{agent_id}/archival-memory",
-            query={"limit": 3, "ascending": False, "metadata.type": "session_summary"},
+            "GET", queries.passages_path(agent_id), query=queries.recent_sessions(3)
         )
         lines.append("last sessions:" if sessions else "no session summaries yet")
         for item in sessions:

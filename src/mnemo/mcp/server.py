@@ -21,6 +21,7 @@ from mnemo import __version__
 from mnemo.claude import project
 from mnemo.claude.config import state_dir
 from mnemo.client import ApiError, MnemoClient, Unreachable
+from mnemo.remote import queries
 
 T = TypeVar("T")
 DEFAULT_MAX_CHARS = 32_000  # about 8,000 tokens
@@ -155,13 +156,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
                 "start_datetime": start_date,
                 "end_datetime": end_date,
             }
-            filters = dict(metadata or {})
-            if type:
-                filters["type"] = type
-            for key, value in filters.items():
-                query_params[f"metadata.{key}"] = (
-                    str(value).lower() if isinstance(value, bool) else value
-                )
+            query_params.update(queries.metadata_params(metadata, type))
             found = memory.call(
                 "GET", f"/v1/agents/{agent}/archival-memory/search", query=query_params
             )
@@ -205,15 +200,11 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
             base: dict[str, Any] = {"limit": limit, "ascending": "false"}
             if start_date:
                 base["start_datetime"] = start_date
-            filters = dict(metadata or {})
-            if type:
-                filters["type"] = type
-            for key, value in filters.items():
-                base[f"metadata.{key}"] = str(value).lower() if isinstance(value, bool) else value
-            queries = [{**base, "metadata.path": path}, {**base, "metadata.file": path}]
+            base.update(queries.metadata_params(metadata, type))
+            by_path = [{**base, "metadata.path": path}, {**base, "metadata.file": path}]
             found: dict[str, dict[str, Any]] = {}
-            for params in queries if path else [base]:
-                for row in memory.call("GET", f"/v1/agents/{agent}/archival-memory", query=params):
+            for params in by_path if path else [base]:
+                for row in memory.call("GET", queries.passages_path(agent), query=params):
                     found[row["id"]] = row
             rows = sorted(found.values(), key=lambda r: r["created_at"], reverse=True)[:limit]
             if not rows:
@@ -440,9 +431,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
         def work() -> str:
             agent = memory.agent(agent_id)
             items = memory.call(
-                "GET",
-                f"/v1/agents/{agent}/archival-memory",
-                query={"limit": limit, "ascending": False, "metadata.type": "session_summary"},
+                "GET", queries.passages_path(agent), query=queries.recent_sessions(limit)
             )
             if not items:
                 return "No session summaries yet."
