@@ -15,7 +15,9 @@ import re
 import time
 from collections.abc import Callable
 
-from mnemo.config_file import ConfigError
+from mnemo.remote.errors import ApiError, ClientError, ConfigError, Unreachable
+
+__all__ = ["ApiError", "ClientError", "ConfigError", "MnemoClient", "Unreachable", "retryable"]
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
@@ -43,21 +45,10 @@ def _dechunk(body: bytes) -> bytes:
     return b"".join(out)
 
 
-class Unreachable(Exception):
-    """The server did not answer (refused, timed out, reset)."""
-
-
 def retryable(status: int) -> bool:
     """Whether a write refused with `status` may succeed later unchanged: the server was
     overloaded or failing, or refused the client's key or Host, which the user can fix."""
     return status >= 500 or status in (401, 403, 408, 409, 421, 429)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
-        self.status = status
-        self.detail = detail
 
 
 class MnemoClient:

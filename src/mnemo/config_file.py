@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from mnemo.remote.errors import ConfigError
+
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,10 +23,6 @@ if TYPE_CHECKING:
 TABLES = ("server", "hooks", "retention")
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
-
-
-class ConfigError(ValueError):
-    """A setting of mnemo itself is wrong: the config file, an environment variable, a URL."""
 
 
 def path() -> str:

@@ -22,18 +22,11 @@ import httpx
 
 from mnemo.claude.config import ClientConfig
 from mnemo.remote import queries
+from mnemo.remote.errors import ApiError, ClientError, Unreachable
 
 Json = dict[str, Any]
 FAILURE_TYPES = ("test_failure", "command_failure", "incident", "command_fix")
 PAGE = 200
-
-
-class ClientError(Exception):
-    """The server refused a request (4xx/5xx) or could not be reached."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def since_datetime(since: str | datetime | timedelta | None) -> datetime | None:
@@ -84,13 +77,13 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach the mnemo server at {self.url}: {exc}") from exc
+            raise Unreachable(f"cannot reach the mnemo server at {self.url}: {exc}") from exc
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise ClientError(f"HTTP {response.status_code}: {detail}", response.status_code)
+            raise ApiError(response.status_code, str(detail))
         return response.json() if response.content else None
 
     # ------------------------------------------------------------------ agents

@@ -48,13 +48,11 @@ def friendly(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
-        from mnemo.client import ApiError, Unreachable
-        from mnemo.pipeline.records import InvalidRecord
-        from mnemo.sdk import ClientError
+        from mnemo.remote.errors import ClientError
 
         try:
             return handler(args)
-        except (ClientError, InvalidRecord, ApiError, Unreachable, ValueError, OSError) as exc:
+        except (ClientError, ValueError, OSError) as exc:  # ValueError: bad input, e.g. a record
             print(f"mnemo: {exc}", file=sys.stderr)
             return 2
 
