@@ -58,6 +58,11 @@ class PassageFilter:
     metadata: dict[str, Any] = field(default_factory=dict)
     contains: str | None = None  # case-insensitive substring
 
+    @property
+    def narrows(self) -> bool:
+        """Whether anything but the agents restricts which passages pass."""
+        return bool(self.tags or self.start or self.end or self.metadata or self.contains)
+
 
 @dataclass
 class MessageFilter:

@@ -995,7 +995,7 @@ class PostgresStore:
         dims = len(vector)
         with self._tx() as conn:
             indexed = _in_hnsw(handle, dims)
-            if indexed and not _narrow(filters) and self._over_exact_scan(conn, where, params):
+            if indexed and not filters.narrows and self._over_exact_scan(conn, where, params):
                 ef_search = min(
                     max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX
                 )
@@ -1238,12 +1238,6 @@ def _tag_clause(
     if tags:
         where.append(f"{column} {'?&' if match_all else '?|'} %s")
         params.append(list(tags))
-
-
-def _narrow(filters: PassageFilter) -> bool:
-    return bool(
-        filters.tags or filters.start or filters.end or filters.metadata or filters.contains
-    )
 
 
 def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:

@@ -652,7 +652,7 @@ class SQLiteStore:
             if not postings:
                 return []
             passing = postings
-            if _narrows(filters):
+            if filters.narrows:
                 where, params = _passage_where(filters)
                 candidates = bm25.passages_of(list(postings.values()))
                 passing = bm25.restricted(
@@ -726,7 +726,7 @@ class SQLiteStore:
             if agent_ids is None:
                 agent_ids = [row[0] for row in conn.execute("SELECT id FROM agents")]
             allowed: np.ndarray | None = None
-            if _narrows(filters):
+            if filters.narrows:
                 where, params = _passage_where(filters)
                 allowed = np.fromiter(
                     (
@@ -1020,12 +1020,6 @@ def _tag_clause(
     else:
         where.append(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({marks}))")
         params.extend(tags)
-
-
-def _narrows(filters: PassageFilter) -> bool:
-    return bool(
-        filters.tags or filters.start or filters.end or filters.metadata or filters.contains
-    )
 
 
 def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:
