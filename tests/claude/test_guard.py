@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mnemo.claude import guard
@@ -87,3 +89,73 @@ def test_users_can_relax_and_extend() -> None:
     assert verdict("sudo ls", allow=[r"^sudo ls$"]) is None
     custom = verdict("terraform destroy -auto-approve", extra_deny=[r"^terraform destroy"])
     assert custom is not None and custom.rule == "custom"
+
+
+ORDINARY = [
+    "rm -rf /tmp/build",
+    "rm -rf ~/scratch/build",
+    "rm -rf ./dist node_modules",
+    "git push --force origin feature",
+    "git push origin main",
+    "chmod -R 755 ./build",
+    "ls -la /",
+    "pytest -q",
+]
+DANGEROUS = [
+    "rm -rf /",
+    "rm -rf /*",
+    "rm -rf ~",
+    "rm -rf ~/*",
+    "sudo ls",
+    "mkfs -t ext4 /dev/sdb",
+    "chmod -R 777 /",
+    "git push --force origin main",
+    "git push -f origin master",
+]
+
+
+def claude_code_denies(rule: str, command: str) -> bool:
+    """Claude Code's Bash permission rules: `*` stands for any characters."""
+    inner = rule.removeprefix("Bash(").removesuffix(")")
+    return (
+        re.fullmatch(".*".join(re.escape(part) for part in inner.split("*")), command) is not None
+    )
+
+
+@pytest.mark.parametrize("command", ORDINARY + DANGEROUS)
+def test_settings_rules_never_deny_what_the_guard_allows(command: str) -> None:
+    """The deny rules `mnemo install` writes act in every permission mode; the guard is the
+    judge. `Bash(rm -rf /*)` denied every `rm -rf /some/path`, which the guard allows."""
+    rules = [r for r in guard.PERMISSION_DENY_RULES if claude_code_denies(r, command)]
+    verdict = guard.check(command, cwd="/work/p", project_root="/work/p", home="/home/u")
+    if rules:
+        assert verdict is not None, (command, rules)
+    if command in ORDINARY:
+        assert verdict is None and rules == [], command
+    else:
+        assert verdict is not None, command
+
+
+def test_install_removes_the_rules_an_earlier_mnemo_added(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mnemo.claude import install
+
+    monkeypatch.setenv("MNEMO_STATE_DIR", str(tmp_path / "state"))
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"permissions": {"deny": ["Read(./.env)"]}}))
+    earlier = [*guard.PERMISSION_DENY_RULES, "Bash(rm -rf /*)", "Bash(rm -rf ~/*)"]
+    monkeypatch.setattr(guard, "PERMISSION_DENY_RULES", earlier)
+    install.install(settings, "mnemo")
+    assert "Bash(rm -rf /*)" in json.loads(settings.read_text())["permissions"]["deny"]
+    monkeypatch.undo()
+    monkeypatch.setenv("MNEMO_STATE_DIR", str(tmp_path / "state"))
+    report = install.install(settings, "mnemo")
+    deny = json.loads(settings.read_text())["permissions"]["deny"]
+    assert "Bash(rm -rf /*)" not in deny and "Bash(rm -rf ~/*)" not in deny
+    assert "Read(./.env)" in deny and "Bash(sudo *)" in deny
+    assert any("no longer uses" in line for line in report)
+    install.uninstall(settings)
+    assert json.loads(settings.read_text())["permissions"]["deny"] == ["Read(./.env)"]

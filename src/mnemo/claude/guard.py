@@ -270,9 +270,7 @@ def check(
 PERMISSION_DENY_RULES = [
     "Bash(sudo *)",
     "Bash(rm -rf /)",
-    "Bash(rm -rf /*)",
     "Bash(rm -rf ~)",
-    "Bash(rm -rf ~/*)",
     "Bash(mkfs *)",
     "Bash(dd * of=/dev/*)",
     "Bash(chmod -R 777 /)",

@@ -177,6 +177,16 @@ def install(path: Path, command: str | None = None, deny_rules: bool = True) -> 
         added_commands.append(line)
         report.append(f"hook {event}{f' [{matcher}]' if matcher else ''} -> {name}")
     added_rules: list[str] = []
+    records = _records()
+    entry = records.setdefault(str(path), {"commands": [], "deny": []})
+    # Rules an earlier mnemo added that this one no longer writes (e.g. `Bash(rm -rf /*)`: in
+    # Claude Code `*` is a wildcard, so it denied every `rm -rf /some/path`).
+    retired = [r for r in entry["deny"] if r not in guard.PERMISSION_DENY_RULES]
+    if retired:
+        deny = data.get("permissions", {}).get("deny", [])
+        data.setdefault("permissions", {})["deny"] = [r for r in deny if r not in retired]
+        entry["deny"] = [r for r in entry["deny"] if r not in retired]
+        report.append(f"removed {len(retired)} permissions.deny rules mnemo no longer uses")
     if deny_rules:
         deny = data.setdefault("permissions", {}).setdefault("deny", [])
         for rule in guard.PERMISSION_DENY_RULES:
@@ -185,13 +195,11 @@ def install(path: Path, command: str | None = None, deny_rules: bool = True) -> 
                 added_rules.append(rule)
         if added_rules:
             report.append(f"{len(added_rules)} permissions.deny rules")
-    if not added_commands and not added_rules:
+    if not added_commands and not added_rules and not retired:
         return ["already installed; nothing changed"]
     backup = _write(path, data)
     if backup:
         report.append(f"backup of the previous file: {backup}")
-    records = _records()
-    entry = records.setdefault(str(path), {"commands": [], "deny": []})
     entry["commands"] = sorted(set(entry["commands"]) | set(added_commands))
     entry["deny"] = sorted(set(entry["deny"]) | set(added_rules))
     _save_records(records)
