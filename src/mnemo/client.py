@@ -220,7 +220,14 @@ class MnemoClient:
 
     # ------------------------------------------------------------------ writes with a spool
 
-    def write(self, method: str, path: str, body: Any, key: str | None = None) -> Any:
+    def write(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        key: str | None = None,
+        context: dict[str, str] | None = None,
+    ) -> Any:
         """Send a write; if the server is unreachable, spool it and return None. A write
         refused for a reason that may pass (a missing key, an overloaded server: `retryable`)
         is spooled too, then the refusal is raised so the caller can say why."""
@@ -228,11 +235,11 @@ class MnemoClient:
         try:
             return self.request(method, path, body, idempotency_key=key)
         except Unreachable:
-            self.spool(method, path, body, key)
+            self.spool(method, path, body, key, context)
             return None
         except ApiError as exc:
             if retryable(exc.status):
-                self.spool(method, path, body, key)
+                self.spool(method, path, body, key, context)
             raise
 
     def spool(
@@ -250,6 +257,20 @@ class MnemoClient:
             json.dump(entry, file)
         os.replace(temporary, os.path.join(self.spool_dir, name))
 
+    def _deliver(
+        self, entry: dict[str, Any], resolve: Callable[[dict[str, Any], bool], str] | None
+    ) -> None:
+        path = resolve(entry, False) if resolve else entry["path"]
+        try:
+            self.request(entry["method"], path, entry["body"], idempotency_key=entry["key"])
+        except ApiError as exc:
+            if exc.status != 404 or resolve is None:
+                raise
+            again = resolve(entry, True)
+            if again == path:
+                raise
+            self.request(entry["method"], again, entry["body"], idempotency_key=entry["key"])
+
     def _spooled(self) -> list[str]:
         """Names of the queued writes, oldest first (names start with a nanosecond time)."""
         if self.spool_dir is None:
@@ -266,11 +287,14 @@ class MnemoClient:
     def replay(
         self,
         deadline: float | None = None,
-        resolve: Callable[[dict[str, Any]], str] | None = None,
+        resolve: Callable[[dict[str, Any], bool], str] | None = None,
     ) -> int:
         """Send spooled writes oldest first; stop at the first unreachable or at `deadline`
-        (a time.monotonic() value). A write the server rejects (4xx) moves to `failed/`.
-        Returns how many were delivered. Safe to run concurrently: one replayer at a time."""
+        (a time.monotonic() value). `resolve(entry, stale)` gives the path to send an entry to;
+        when that answers 404 it is asked again with `stale` true (e.g. the project's agent was
+        replaced) and the write retried once. A write the server still rejects (4xx) moves to
+        `failed/`. Returns how many were delivered. Safe to run concurrently: one replayer at
+        a time."""
         spool_dir = self.spool_dir
         if spool_dir is None or not os.path.isdir(spool_dir):
             return 0
@@ -292,8 +316,7 @@ class MnemoClient:
                 except (OSError, ValueError):
                     continue
                 try:
-                    path = resolve(entry) if resolve else entry["path"]
-                    self.request(entry["method"], path, entry["body"], idempotency_key=entry["key"])
+                    self._deliver(entry, resolve)
                 except Unreachable:
                     break
                 except ApiError as exc:

@@ -11,7 +11,7 @@ import pytest
 from mnemo.claude.project import agent_name
 from tests.claude.conftest import HookRunner, git_project
 from tests.claude.fixtures import payload
-from tests.conftest import start_server
+from tests.conftest import free_port, start_server
 
 DANGEROUS = {"command": "sudo rm -rf /"}
 
@@ -165,3 +165,36 @@ def test_status_counts_every_passage(hooks: HookRunner, server, tmp_path: Path) 
     )
     status = hooks.cli("status", cwd=project)
     assert "archival passages: 1,001" in status.stdout, status.stdout
+
+
+def test_spooled_writes_follow_the_project_to_its_new_agent(
+    hooks: HookRunner,
+    server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """A write spooled for the project's cached agent, which is gone by replay time (forgotten
+    and re-created), lands in the project's current agent, not in failed/."""
+    project = git_project(tmp_path / "moved")
+    hooks.run("session-start", payload("SessionStart", project, source="startup"))
+    name = agent_name(project.resolve())
+    (old,) = httpx.get(f"{server.url}/v1/agents/", params={"name": name}).json()
+    offline = HookRunner(home=hooks.home, url=f"http://127.0.0.1:{free_port()}")
+    edit = payload(
+        "PostToolUse",
+        project,
+        tool_name="Write",
+        tool_input={"file_path": str(project / "a.py"), "content": "x = 1"},
+        tool_response={"filePath": str(project / "a.py")},
+    )
+    offline.run("post-tool-use", edit)
+    spool = hooks.state / "spool"
+    assert len(list(spool.glob("*.json"))) == 1
+    assert httpx.delete(f"{server.url}/v1/agents/{old['id']}").status_code == 200
+
+    replayed = hooks.cli("hook", "replay")
+    assert replayed.returncode == 0, replayed.stderr
+    assert list(spool.glob("*.json")) == [] and not (spool / "failed").exists()
+    (new,) = httpx.get(f"{server.url}/v1/agents/", params={"name": name}).json()
+    assert new["id"] != old["id"]
+    stored = httpx.get(f"{server.url}/v1/agents/{new['id']}/archival-memory").json()
+    assert [p["metadata"]["type"] for p in stored] == ["file_change"]

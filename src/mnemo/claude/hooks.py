@@ -104,14 +104,23 @@ class Hook:
         if agent_id is None:
             self.client.spool("POST", path, body, key, {"project_root": str(self.root)})
             return
-        self.client.write("POST", f"/v1/agents/{agent_id}{path}", body, key=key)
+        context = {"project_root": str(self.root), "agent_path": path}
+        self.client.write("POST", f"/v1/agents/{agent_id}{path}", body, key=key, context=context)
 
-    def resolve_spooled(self, entry: dict[str, Any]) -> str:
-        root = (entry.get("context") or {}).get("project_root")
+    def resolve_spooled(self, entry: dict[str, Any], stale: bool = False) -> str:
+        """Where a spooled write goes: the project's agent (looked up again when the one it
+        was written for is `stale`, e.g. deleted and re-created), or the path it was given."""
+        context = entry.get("context") or {}
+        root = context.get("project_root")
         if not root:
             return str(entry["path"])
-        agent_id = self.config.agent_id or project.ensure_agent(self.client, self.state, root)
-        return f"/v1/agents/{agent_id}{entry['path']}"
+        suffix = context.get("agent_path")
+        if suffix is not None and not stale:
+            return str(entry["path"])  # written for a known agent
+        agent_id = self.config.agent_id or project.ensure_agent(
+            self.client, self.state, root, verify=stale
+        )
+        return f"/v1/agents/{agent_id}{entry['path'] if suffix is None else suffix}"
 
     def remember(
         self, text: str, kind: str, metadata: dict[str, Any], key: str | None = None
