@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mnemo.claude import summary, transcript
-from tests.claude.fixtures import SESSION, session_lines, write_transcript
+from tests.claude.fixtures import SESSION, session_lines, tool_result, tool_use, write_transcript
 
 
 def test_parses_entries_tools_and_results(tmp_path: Path) -> None:
@@ -76,3 +76,39 @@ def test_unresolved_failure_has_no_learning(tmp_path: Path) -> None:
     assert result.failures[0].fix is None
     assert summary.learnings(result) == []
     assert "Unresolved" in summary.render(result, SESSION)
+
+
+def test_denied_commands_are_neither_run_nor_failures(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    lines = session_lines(tmp_path)
+    lines += [
+        tool_use("Bash", {"command": "sudo rm -rf /"}, "deny1", 20, tmp_path),
+        tool_result("deny1", "mnemo guard (sudo): this command runs as root", True, 20, tmp_path),
+        tool_use("Bash", {"command": "rm -rf /tmp/x"}, "deny2", 21, tmp_path),
+        tool_result(
+            "deny2",
+            "Permission to use Bash with command rm -rf /tmp/x has been denied.",
+            True,
+            21,
+            tmp_path,
+        ),
+    ]
+    write_transcript(path, lines)
+    result = summary.summarise(transcript.read(str(path)), str(tmp_path))
+    assert result.commands == ["pytest -q tests/test_uploader.py"]
+    assert result.denied == ["sudo rm -rf /", "rm -rf /tmp/x"]
+    assert all("sudo" not in f.command and "/tmp/x" not in f.command for f in result.failures)
+    text = summary.render(result, SESSION)
+    assert "Commands denied (not run): sudo rm -rf / ; rm -rf /tmp/x" in text
+    assert text.count("Unresolved") == 0
+
+
+def test_a_small_budget_leaves_no_empty_section() -> None:
+    from mnemo.claude import context
+
+    blocks = [{"label": "human", "value": "x" * 150}]
+    sessions = [{"id": "passage-1", "created_at": "2026-07-06", "text": "y" * 500}]
+    text, shown = context.session_context("demo", blocks, sessions, [], limit=260)
+    assert "## Recent sessions" not in text and shown == []
+    text, shown = context.session_context("demo", blocks, sessions, [], limit=2000)
+    assert "## Recent sessions" in text and shown == ["passage-1"]

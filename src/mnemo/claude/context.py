@@ -36,6 +36,18 @@ class Budget:
         self.used += len(text) + 1
         return True
 
+    def section(self, header: str, items: list[tuple[str, str]], min_chars: int = 40) -> list[str]:
+        """A header and as many (id, line) items as fit; no header without an item. Returns
+        the ids of the items added."""
+        mark = (len(self.lines), self.used)
+        if not self.add(header):
+            return []
+        added = [item_id for item_id, line in items if self.add(line, min_chars)]
+        if not added:
+            del self.lines[mark[0] :]
+            self.used = mark[1]
+        return added
+
     def text(self) -> str:
         return "\n".join(self.lines)
 
@@ -64,21 +76,17 @@ def session_context(
         value = str(block.get("value") or "").strip()
         if value:
             budget.add(f"## {block.get('label')}\n{value}", min_chars=80)
-    if summaries:
-        budget.add("## Recent sessions")
-        for item in summaries:
-            text = " ".join(str(item.get("text") or item.get("content") or "").split())
-            if budget.add(
-                f"- {str(item.get('created_at') or item.get('timestamp'))[:10]}: {text}",
-                min_chars=120,
-            ):
-                shown.append(item["id"])
-    picked = [r for r in relevant if r["id"] not in shown]
-    if picked:
-        budget.add("## Related memories")
-        for result in picked:
-            if budget.add(passage_line(result)):
-                shown.append(result["id"])
+    sessions = [
+        (
+            item["id"],
+            f"- {str(item.get('created_at') or item.get('timestamp'))[:10]}: "
+            + " ".join(str(item.get("text") or item.get("content") or "").split()),
+        )
+        for item in summaries
+    ]
+    shown += budget.section("## Recent sessions", sessions, min_chars=120)
+    related = [(r["id"], passage_line(r)) for r in relevant if r["id"] not in shown]
+    shown += budget.section("## Related memories", related)
     return budget.text(), shown
 
 

@@ -29,6 +29,7 @@ class SessionSummary:
     requests: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)  # stopped by the guard or a permission rule
     failures: list[Failure] = field(default_factory=list)
     tools: Counter[str] = field(default_factory=Counter)
     duration_seconds: int = 0
@@ -74,6 +75,10 @@ def _bash(
     command = str(call.input.get("command") or "").strip()
     if not command:
         return
+    if call.is_error and _denied(call.result):
+        if command not in summary.denied:
+            summary.denied.append(_clip(command, 200))
+        return  # it never ran: neither a command run nor a failure to fix
     if command not in summary.commands:
         summary.commands.append(_clip(command, 200))
     key = program(command)
@@ -87,6 +92,17 @@ def _bash(
         edited_since.pop(key, None)
 
 
+def _denied(result: str) -> bool:
+    """Whether a failed tool result says the command was refused before it ran: by mnemo's
+    guard (its reason), a permission rule or the user."""
+    text = result.lstrip()
+    return (
+        "mnemo guard (" in text
+        or (text.startswith("Permission to use ") and "has been denied" in text)
+        or text.startswith("The user doesn't want to proceed")
+    )
+
+
 def render(summary: SessionSummary, session_id: str) -> str:
     lines = [f"Session {session_id[:8]} summary ({summary.duration_seconds // 60} min)."]
     if summary.requests:
@@ -95,6 +111,8 @@ def render(summary: SessionSummary, session_id: str) -> str:
         lines.append("Files modified: " + ", ".join(summary.files[:20]))
     if summary.commands:
         lines.append("Commands run: " + " ; ".join(summary.commands[:10]))
+    if summary.denied:
+        lines.append("Commands denied (not run): " + " ; ".join(summary.denied[:5]))
     for failure in summary.failures[:5]:
         resolution = f" Resolved by `{failure.fix}`" if failure.fix else " Unresolved"
         if failure.fix and failure.edited_between:
