@@ -53,6 +53,7 @@ def start_server(
     empty_config.parent.mkdir(parents=True, exist_ok=True)
     empty_config.touch()
     full_env["MNEMO_CONFIG"] = str(empty_config)
+    full_env["MNEMO_STATE_DIR"] = str(data_dir.parent / "state")  # the server records itself
     full_env.update(env or {})
     log = log_path.open("wb")
     process = subprocess.Popen(

@@ -32,6 +32,11 @@ def serve(args: argparse.Namespace) -> int:
     if not keep_freed_memory():
         log.debug("malloc tuning unavailable here (no glibc)")
     log.info("data directory: %s", settings.data_dir)
+    if settings.host in ("127.0.0.1", "localhost", "::1"):
+        from mnemo.claude.config import state_dir
+        from mnemo.claude.launcher import record_server
+
+        record_server(state_dir(), settings.port, str(settings.data_dir), settings.database_url)
     app = create_app(settings)
     auth = "on (bearer key)" if settings.api_key else "off"
     log.info(

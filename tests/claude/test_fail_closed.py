@@ -198,3 +198,53 @@ def test_spooled_writes_follow_the_project_to_its_new_agent(
     assert new["id"] != old["id"]
     stored = httpx.get(f"{server.url}/v1/agents/{new['id']}/archival-memory").json()
     assert [p["metadata"]["type"] for p in stored] == ["file_change"]
+
+
+def test_a_server_a_session_starts_serves_the_users_data(tmp_path: Path) -> None:
+    """The user ran `mnemo serve --data-dir A`; when it is down, session start starts one on A
+    again (it used to start one on the default data dir: a second, empty memory)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    home = tmp_path / "home"
+    home.mkdir()
+    hooks = HookRunner(home=home, url=f"http://127.0.0.1:{port}")
+    data = tmp_path / "my-data"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "mnemo", "serve", "--port", str(port), "--data-dir", str(data)],
+        env=hooks.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def wait_healthy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{hooks.url}/v1/health/", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("server did not start")
+
+    wait_healthy()
+    mine = httpx.post(f"{hooks.url}/v1/agents/", json={"name": "kept in A"}).json()["id"]
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=30)
+
+    project = git_project(tmp_path / "p")
+    hooks.run(
+        "session-start", payload("SessionStart", project, source="startup"), MNEMO_AUTOSTART="1"
+    )
+    pid = int((hooks.state / "server.pid").read_text())
+    try:
+        wait_healthy()
+        assert httpx.get(f"{hooks.url}/v1/agents/{mine}").status_code == 200
+        doctor = hooks.cli("doctor", cwd=project)
+        assert f"data: {data} (SQLite)" in doctor.stdout, doctor.stdout
+    finally:
+        os.kill(pid, signal.SIGTERM)

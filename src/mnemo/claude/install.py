@@ -245,6 +245,25 @@ def uninstall(path: Path) -> list[str]:
     return [f"removed {removed} hooks and {removed_rules} permissions.deny rules from {path}"]
 
 
+def _data_line(url: str) -> list[str]:
+    """Which memory the local server on `url` serves, as it recorded when it started."""
+    from urllib.parse import urlsplit
+
+    from mnemo.claude.launcher import LOCAL_HOSTS, recorded_server
+
+    parts = urlsplit(url)
+    if parts.hostname not in LOCAL_HOSTS:
+        return []
+    record = recorded_server(state_dir(), parts.port or 8283)
+    if not record:
+        return [f"warn no record of the data the server on port {parts.port or 8283} serves"]
+    if record.get("database_url"):
+        where = "PostgreSQL " + record["database_url"].split("@")[-1]
+    else:
+        where = f"{record.get('data_dir')} (SQLite)"
+    return [f"ok   data: {where}; a server a session starts serves the same"]
+
+
 def doctor(project_dir: Path) -> tuple[bool, list[str]]:
     """Check what a working setup needs; each line says what is wrong and how to fix it."""
     config = ClientConfig.load()
@@ -262,6 +281,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
         lines.append(
             f"FAIL server {config.url} unreachable ({exc}); run `mnemo serve` or ./scripts/start"
         )
+    lines.extend(_data_line(config.url))
     try:
         client.request("GET", "/v1/agents/", query={"limit": 1})
         lines.append("ok   API requests accepted" + (" (API key)" if config.api_key else ""))

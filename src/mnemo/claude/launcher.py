@@ -7,15 +7,19 @@ Claude Code), with its output in a log file under the state directory.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
 from urllib.parse import urlsplit
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+SERVER_RECORD = "server-{port}.json"  # in the state dir: what the server on a port serves
 
 
-def detached(args: list[str], log: str, stdin_data: bytes | None = None) -> int:
+def detached(
+    args: list[str], log: str, stdin_data: bytes | None = None, env: dict[str, str] | None = None
+) -> int:
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "ab") as out:
         process = subprocess.Popen(
@@ -25,6 +29,7 @@ def detached(args: list[str], log: str, stdin_data: bytes | None = None) -> int:
             stderr=out,
             start_new_session=True,
             close_fds=True,
+            env={**os.environ, **env} if env else None,
         )
     if stdin_data is not None and process.stdin is not None:
         process.stdin.write(stdin_data)
@@ -42,9 +47,31 @@ def _alive(pid_file: str) -> bool:
     return True
 
 
+def record_server(state: str, port: int, data_dir: str, database_url: str) -> None:
+    """Remember what the local server on `port` serves, so a server a hook starts later serves
+    the same memory (readable by this user only: a database URL may hold a password)."""
+    os.makedirs(state, exist_ok=True)
+    path = os.path.join(state, SERVER_RECORD.format(port=port))
+    temporary = f"{path}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump({"data_dir": data_dir, "database_url": database_url}, file)
+    os.replace(temporary, path)
+
+
+def recorded_server(state: str, port: int) -> dict[str, str]:
+    """What the server last started on `port` served ({} if none was recorded)."""
+    try:
+        with open(os.path.join(state, SERVER_RECORD.format(port=port))) as file:
+            record = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def start_server(url: str, state: str) -> bool:
-    """Start `mnemo serve` for a local URL unless one is already starting or running.
-    Returns True when this call launched it."""
+    """Start `mnemo serve` for a local URL unless one is already starting or running, on the
+    data the server last started on that port served. Returns True when this call launched it."""
     parts = urlsplit(url)
     if parts.hostname not in LOCAL_HOSTS:
         return False
@@ -57,8 +84,15 @@ def start_server(url: str, state: str) -> bool:
             return False  # another hook is starting it right now
         if _alive(pid_file):
             return False
-        args = ["serve", "--host", parts.hostname or "127.0.0.1", "--port", str(parts.port or 8283)]
-        pid = detached(args, os.path.join(state, "server.log"))
+        port = parts.port or 8283
+        args = ["serve", "--host", parts.hostname or "127.0.0.1", "--port", str(port)]
+        record = recorded_server(state, port)
+        env = {}
+        if record.get("data_dir"):
+            args += ["--data-dir", str(record["data_dir"])]
+        if record.get("database_url"):
+            env["MNEMO_DATABASE_URL"] = str(record["database_url"])  # not on the command line
+        pid = detached(args, os.path.join(state, "server.log"), env=env)
         with open(pid_file, "w") as file:
             file.write(str(pid))
         return True
