@@ -1,0 +1,183 @@
+"""The real Claude Code CLI (pinned in tests/claude/cli/package.json), driven with `claude -p`
+against a scripted Messages API, with mnemo installed as a user would (`mnemo install --user`)
+and a live mnemo server: what the hooks do is what a user gets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mnemo.claude.project import agent_name
+from tests.claude.conftest import git_project
+from tests.claude.messages_api import ScriptedAPI, ToolUse, result_text
+from tests.conftest import ServerProcess
+
+CLI_DIR = Path(__file__).parent / "cli"
+SECRET = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    """The pinned CLI, installed into tests/claude/cli/node_modules on first use."""
+    binary = CLI_DIR / "node_modules" / ".bin" / "claude"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed: the real Claude Code CLI tests need Node.js")
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=CLI_DIR,
+            check=True,
+            timeout=600,
+        )
+    return binary
+
+
+@pytest.fixture
+def api() -> Iterator[ScriptedAPI]:
+    scripted = ScriptedAPI()
+    yield scripted
+    scripted.close()
+
+
+class Session:
+    """A temp HOME with mnemo installed for the user, and a git project."""
+
+    def __init__(self, home: Path, project: Path, server: ServerProcess, claude: Path) -> None:
+        self.home, self.project, self.server, self.claude = home, project, server, claude
+        (home / "config.toml").write_text("")
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MNEMO_", "CLAUDE", "ANTHROPIC", "XDG_"))
+        }
+        self.env.update(
+            HOME=str(home),
+            MNEMO_URL=server.url,
+            MNEMO_CONFIG=str(home / "config.toml"),
+            MNEMO_AUTOSTART="0",
+            DISABLE_AUTOUPDATER="1",
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        )
+        installed = subprocess.run(
+            [sys.executable, "-m", "mnemo", "install", "--user"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert installed.returncode == 0, installed.stderr
+
+    def run(self, api: ScriptedAPI, prompt: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [
+                str(self.claude),
+                "-p",
+                prompt,
+                "--output-format",
+                "json",
+                "--permission-mode",
+                "acceptEdits",
+                "--allowedTools",
+                "Bash,Write,Edit,Read",
+            ],
+            cwd=self.project,
+            env={
+                **self.env,
+                "ANTHROPIC_BASE_URL": api.url,
+                "ANTHROPIC_API_KEY": "test-key-for-the-scripted-api",
+            },
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        return json.loads(result.stdout)
+
+    def agent(self) -> str:
+        name = agent_name(self.project.resolve())
+        found = httpx.get(f"{self.server.url}/v1/agents/", params={"name": name}).json()
+        assert len(found) == 1
+        return found[0]["id"]
+
+    def passages(self, **metadata: str) -> list[dict[str, Any]]:
+        params = {"limit": 1000, **{f"metadata.{k}": v for k, v in metadata.items()}}
+        return httpx.get(
+            f"{self.server.url}/v1/agents/{self.agent()}/archival-memory", params=params
+        ).json()
+
+
+@pytest.fixture
+def session(server: ServerProcess, claude_bin: Path, tmp_path: Path) -> Session:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Session(home, git_project(tmp_path / "uploader"), server, claude_bin)
+
+
+def test_guard_denies_through_the_cli_and_ordinary_commands_run(
+    session: Session, api: ScriptedAPI, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran-as-root"
+    build = tmp_path / "build"
+    (build / "out").mkdir(parents=True)
+    scratch = session.home / "scratch" / "build"
+    scratch.mkdir(parents=True)
+    api.turns = [
+        [ToolUse("Bash", {"command": f"sudo touch {marker}", "description": "as root"})],
+        [ToolUse("Bash", {"command": f"rm -rf {build}", "description": "clean"})],
+        [ToolUse("Bash", {"command": "rm -rf ~/scratch/build", "description": "clean home"})],
+        ["Done."],
+    ]
+    session.run(api, "clean up the build output")
+    denied, absolute, home = api.tool_results()
+    assert denied.get("is_error") and "mnemo guard" in result_text(denied)
+    assert not marker.exists()
+    for ordinary in (absolute, home):
+        assert not ordinary.get("is_error"), result_text(ordinary)
+    assert not build.exists() and not scratch.exists()
+
+
+def test_memory_of_one_session_reaches_the_first_request_of_the_next(
+    session: Session, api: ScriptedAPI
+) -> None:
+    uploader = session.project / "app" / "uploader.py"
+    api.turns = [
+        [
+            "Adding retries.",
+            ToolUse(
+                "Write",
+                {"file_path": str(uploader), "content": f"RETRIES = 3\nTOKEN = '{SECRET}'\n"},
+            ),
+        ],
+        [ToolUse("Bash", {"command": "python3 -c 'import sys; sys.exit(3)'"})],
+        [ToolUse("Bash", {"command": "python3 -c 'print(\"uploads retried\")'"})],
+        ["Retries added to the uploader; the check passes."],
+    ]
+    session.run(api, f"add retries to the uploader (my token is {SECRET})")
+    deadline = time.monotonic() + 60
+    summaries: list[dict[str, Any]] = []
+    while not summaries and time.monotonic() < deadline:
+        summaries = session.passages(type="session_summary")
+        time.sleep(0.5)
+    assert summaries, "the session summary never arrived"
+    stored = json.dumps(session.passages())
+    assert "app/uploader.py" in stored and "command_failure" in stored
+    assert SECRET not in stored
+
+    first_of_next = len(api.requests)
+    api.turns = [["I remember the uploader work."]]
+    session.run(api, "what did we do last time?")
+    sent = json.dumps(api.requests[first_of_next])
+    assert "Recent sessions" in sent and "app/uploader.py" in sent
+    assert SECRET not in sent
