@@ -53,8 +53,17 @@ def api() -> Iterator[ScriptedAPI]:
 class Session:
     """A temp HOME with mnemo installed for the user, and a git project."""
 
-    def __init__(self, home: Path, project: Path, server: ServerProcess, claude: Path) -> None:
+    def __init__(
+        self,
+        home: Path,
+        project: Path,
+        server: ServerProcess,
+        claude: Path,
+        install: bool = True,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.home, self.project, self.server, self.claude = home, project, server, claude
+        self.extra_args = extra_args
         (home / "config.toml").write_text("")
         self.env = {
             k: v
@@ -69,6 +78,8 @@ class Session:
             DISABLE_AUTOUPDATER="1",
             CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
         )
+        if not install:
+            return
         installed = subprocess.run(
             [sys.executable, "-m", "mnemo", "install", "--user"],
             env=self.env,
@@ -90,6 +101,7 @@ class Session:
                 "acceptEdits",
                 "--allowedTools",
                 "Bash,Write,Edit,Read",
+                *self.extra_args,
             ],
             cwd=self.project,
             env={
@@ -181,3 +193,79 @@ def test_memory_of_one_session_reaches_the_first_request_of_the_next(
     sent = json.dumps(api.requests[first_of_next])
     assert "Recent sessions" in sent and "app/uploader.py" in sent
     assert SECRET not in sent
+
+
+def test_server_down_sessions_finish_and_the_spool_replays_once(
+    claude_bin: Path, api: ScriptedAPI, tmp_path: Path
+) -> None:
+    from tests.conftest import free_port, start_server
+
+    port = free_port()
+    home = tmp_path / "home"
+    home.mkdir()
+    down = ServerProcess(
+        url=f"http://127.0.0.1:{port}",
+        data_dir=tmp_path / "data",
+        process=None,  # type: ignore[arg-type]
+        log_path=tmp_path / "none.log",
+    )
+    offline = Session(home, git_project(tmp_path / "offline"), down, claude_bin)
+    api.turns = [
+        [ToolUse("Write", {"file_path": str(offline.project / "a.py"), "content": "x = 1\n"})],
+        ["Written."],
+    ]
+    began = time.monotonic()
+    result = offline.run(api, "write a.py")
+    assert result["is_error"] is False and time.monotonic() - began < 60
+    spool = home / ".local" / "state" / "mnemo" / "spool"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(list(spool.glob("*.json"))) < 2:
+        time.sleep(0.2)  # the session-end worker spools the summary in the background
+    spooled = len(list(spool.glob("*.json")))
+    assert spooled >= 2  # the file change and the session's messages at least
+
+    running = start_server(tmp_path / "data", port=port)
+    try:
+        for _ in range(2):  # a second replay finds nothing left to send
+            replayed = subprocess.run(
+                [sys.executable, "-m", "mnemo", "hook", "replay"],
+                env=offline.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert replayed.returncode == 0, replayed.stderr
+        assert list(spool.glob("*.json")) == [] and not (spool / "failed").exists()
+        offline.server = running
+        changes = offline.passages(type="file_change")
+        assert [p["metadata"]["path"] for p in changes] == ["a.py"]
+    finally:
+        running.stop()
+
+
+def test_the_plugin_form_wires_the_same_hooks(
+    server: ServerProcess, claude_bin: Path, api: ScriptedAPI, tmp_path: Path
+) -> None:
+    """No `mnemo install`: the repository as a plugin (`--plugin-dir`) guards and remembers."""
+    home = tmp_path / "home"
+    home.mkdir()
+    root = Path(__file__).resolve().parents[2]
+    plugged = Session(
+        home,
+        git_project(tmp_path / "plugged"),
+        server,
+        claude_bin,
+        install=False,
+        extra_args=("--plugin-dir", str(root)),
+    )
+    marker = tmp_path / "ran-as-root"
+    api.turns = [
+        [ToolUse("Bash", {"command": f"sudo touch {marker}"})],
+        [ToolUse("Write", {"file_path": str(plugged.project / "b.py"), "content": "y = 2\n"})],
+        ["Done."],
+    ]
+    plugged.run(api, "try things")
+    denied = api.tool_results()[0]
+    assert denied.get("is_error") and "mnemo guard" in result_text(denied)
+    assert not marker.exists()
+    assert [p["metadata"]["path"] for p in plugged.passages(type="file_change")] == ["b.py"]
