@@ -16,6 +16,17 @@ from tests.conftest import free_port, start_server
 DANGEROUS = {"command": "sudo rm -rf /"}
 
 
+def write_a_py(project: Path) -> dict:  # type: ignore[type-arg]
+    """The PostToolUse event of Claude Code writing a.py in `project`."""
+    return payload(
+        "PostToolUse",
+        project,
+        tool_name="Write",
+        tool_input={"file_path": str(project / "a.py"), "content": "x = 1"},
+        tool_response={"filePath": str(project / "a.py")},
+    )
+
+
 @pytest.mark.parametrize(
     ("what", "env", "config"),
     [
@@ -69,13 +80,7 @@ def test_missing_api_key_is_reported_and_writes_wait_in_the_spool(tmp_path: Path
 
         _, reply = hooks.run("session-start", payload("SessionStart", project, source="startup"))
         assert reply is not None and "401" in reply["systemMessage"]
-        edit = payload(
-            "PostToolUse",
-            project,
-            tool_name="Write",
-            tool_input={"file_path": str(project / "a.py"), "content": "x = 1"},
-            tool_response={"filePath": str(project / "a.py")},
-        )
+        edit = write_a_py(project)
         hooks.run("post-tool-use", edit)
         spool = hooks.state / "spool"
         assert len(list(spool.glob("*.json"))) == 1
@@ -179,13 +184,7 @@ def test_spooled_writes_follow_the_project_to_its_new_agent(
     name = agent_name(project.resolve())
     (old,) = httpx.get(f"{server.url}/v1/agents/", params={"name": name}).json()
     offline = HookRunner(home=hooks.home, url=f"http://127.0.0.1:{free_port()}")
-    edit = payload(
-        "PostToolUse",
-        project,
-        tool_name="Write",
-        tool_input={"file_path": str(project / "a.py"), "content": "x = 1"},
-        tool_response={"filePath": str(project / "a.py")},
-    )
+    edit = write_a_py(project)
     offline.run("post-tool-use", edit)
     spool = hooks.state / "spool"
     assert len(list(spool.glob("*.json"))) == 1
