@@ -9,6 +9,11 @@ and `session-start` with the server up and down.
 
 Budgets (issue #3): user-prompt-submit p50 within 2x of (python -c pass + server search time),
 p95 <= 150 ms; session-start p95 <= 300 ms with the server up, <= 100 ms to give up when down.
+
+`--cli-sessions N` (default 5) also times N one-step sessions of the real Claude Code CLI
+(tests/claude/cli, installed by the test suite) against a scripted Messages API, with mnemo's
+hooks installed and without, interleaved. Budget (issue #24): with/without <= 1.3x and
+<= +250 ms per session.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def main() -> None:
     )
     parser.add_argument("--passages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--cli-sessions", type=int, default=5)
     args = parser.parse_args()
     python = sys.executable
     mnemo = str(Path(python).with_name("mnemo"))
@@ -137,6 +143,8 @@ def main() -> None:
             results["hook_session_start_server_down"] = timed(
                 lambda: run([mnemo, "hook", "session-start"], start_payload, down), args.runs
             )
+            if args.cli_sessions:
+                results["cli_sessions"] = cli_sessions(url, tmp_path, args.cli_sessions)
         finally:
             process.terminate()
             process.wait()
@@ -149,6 +157,67 @@ def main() -> None:
         ),
     }
     print(json.dumps(results, indent=2))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_sessions(url: str, tmp_path: Path, runs: int) -> dict[str, Any]:
+    """Wall time of one-step `claude -p` sessions with mnemo's hooks installed and without."""
+    claude = ROOT / "tests" / "claude" / "cli" / "node_modules" / ".bin" / "claude"
+    if not claude.exists():
+        return {"skipped": f"{claude} is missing: run the test suite once (it installs it)"}
+    sys.path.insert(0, str(ROOT))
+    from tests.claude.messages_api import ScriptedAPI, ToolUse
+
+    api = ScriptedAPI()
+    project = tmp_path / "cli-project"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MNEMO_", "CLAUDE", "XDG_"))}
+    (tmp_path / "cli.toml").touch()
+    homes = {}
+    for name in ("with_hooks", "without"):
+        home = tmp_path / f"home-{name}"
+        home.mkdir()
+        homes[name] = {
+            **base,
+            "HOME": str(home),
+            "MNEMO_URL": url,
+            "MNEMO_AUTOSTART": "0",
+            "MNEMO_CONFIG": str(tmp_path / "cli.toml"),
+            "ANTHROPIC_BASE_URL": api.url,
+            "ANTHROPIC_API_KEY": "bench-key",
+            "DISABLE_AUTOUPDATER": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }
+    subprocess.run(
+        [sys.executable, "-m", "mnemo", "install", "--user"],
+        env=homes["with_hooks"],
+        check=True,
+        capture_output=True,
+    )
+    samples: dict[str, list[float]] = {name: [] for name in homes}
+    command = [str(claude), "-p", "check", "--output-format", "json"]
+    command += ["--permission-mode", "acceptEdits", "--allowedTools", "Bash"]
+    for _ in range(runs):
+        for name, env in homes.items():
+            api.turns = [[ToolUse("Bash", {"command": "true"})], ["Done."]]
+            began = time.perf_counter()
+            subprocess.run(
+                command, env=env, cwd=project, check=True, capture_output=True, timeout=120
+            )
+            samples[name].append((time.perf_counter() - began) * 1000)
+    api.close()
+    with_hooks = statistics.median(samples["with_hooks"])
+    without = statistics.median(samples["without"])
+    return {
+        "runs": runs,
+        "with_hooks_p50_ms": round(with_hooks, 1),
+        "without_p50_ms": round(without, 1),
+        "ratio": round(with_hooks / without, 2),
+        "added_ms": round(with_hooks - without, 1),
+    }
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ CHECKS = ",".join(
         "response_schema_conformance",
     )
 )
-SECONDS_PER_BACKEND = 50
+SECONDS_PER_BACKEND = 40
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
