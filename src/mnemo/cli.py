@@ -156,7 +156,9 @@ def install_command(args: argparse.Namespace) -> int:
     path = install.settings_path(args.project, args.user)
     # Project settings are committed for the team: no path of this machine goes in them.
     command = install.mnemo_command(portable=not args.user)
-    for line in install.install(path, command, deny_rules=not args.no_deny_rules):
+    for line in install.install(
+        path, command, deny_rules=not args.no_deny_rules, formatter=args.format
+    ):
         print(line)
     if not args.user:
         for line in install.install_mcp(path.parent.parent, command):
@@ -307,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
             "session-end",
             "finish-session",
             "replay",
+            "format",
         ],
     )
     p.set_defaults(handler=hook)
@@ -326,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "install":
             p.add_argument(
                 "--no-deny-rules", action="store_true", help="skip permissions.deny rules"
+            )
+            p.add_argument(
+                "--format",
+                action="store_true",
+                help="also format each Python file Claude edits with the project's formatter "
+                "(ruff format, else black), when the project configures one",
             )
         p.set_defaults(handler=handler)
 

@@ -61,6 +61,7 @@ class Session:
         claude: Path,
         install: bool = True,
         extra_args: tuple[str, ...] = (),
+        install_args: tuple[str, ...] = (),
     ) -> None:
         self.home, self.project, self.server, self.claude = home, project, server, claude
         self.extra_args = extra_args
@@ -81,7 +82,7 @@ class Session:
         if not install:
             return
         installed = subprocess.run(
-            [sys.executable, "-m", "mnemo", "install", "--user"],
+            [sys.executable, "-m", "mnemo", "install", "--user", *install_args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -269,3 +270,35 @@ def test_the_plugin_form_wires_the_same_hooks(
     assert denied.get("is_error") and "mnemo guard" in result_text(denied)
     assert not marker.exists()
     assert [p["metadata"]["path"] for p in plugged.passages(type="file_change")] == ["b.py"]
+
+
+def test_the_opt_in_formatter_formats_with_the_projects_ruff(
+    server: ServerProcess, claude_bin: Path, api: ScriptedAPI, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    project = git_project(tmp_path / "formatted")
+    (project / "pyproject.toml").write_text('[project]\nname = "demo"\n\n[tool.ruff]\n')
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "ruff").symlink_to(Path(sys.executable).with_name("ruff"))
+    formatted = Session(home, project, server, claude_bin, install_args=("--format",))
+    untidy = project / "app.py"
+    notes = project / "notes.txt"
+    api.turns = [
+        [ToolUse("Write", {"file_path": str(untidy), "content": "x=1\ny = [1,2 ,3]\n"})],
+        [ToolUse("Write", {"file_path": str(notes), "content": "x=1\n"})],
+        ["Done."],
+    ]
+    formatted.run(api, "write the module")
+    assert untidy.read_text() == "x = 1\ny = [1, 2, 3]\n"
+    assert notes.read_text() == "x=1\n"  # not Python: untouched
+
+    removed = subprocess.run(
+        [sys.executable, "-m", "mnemo", "uninstall", "--user"],
+        env=formatted.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert "hook format" not in (home / ".claude" / "settings.json").read_text()

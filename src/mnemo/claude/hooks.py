@@ -402,6 +402,63 @@ def finish_session(hook: Hook) -> dict[str, Any] | None:
     return None
 
 
+FORMAT_TIMEOUT = 10.0  # seconds; the hook's own timeout in settings is 15
+
+
+def format_file(hook: Hook) -> dict[str, Any] | None:
+    """Format the Python file Claude just wrote with the project's own formatter: `ruff format`
+    when the project configures ruff, else `black` when it configures black; the project's
+    .venv first, then PATH. Never fails the session: a problem is one line on stderr."""
+    path = str((hook.payload.get("tool_input") or {}).get("file_path") or "")
+    root = str(hook.root)
+    if not path.endswith((".py", ".pyi")) or not os.path.isfile(path):
+        return None
+    if not os.path.realpath(path).startswith(os.path.realpath(root) + os.sep):
+        return None  # only the project's own files
+    tool = _project_formatter(root)
+    if tool is None:
+        return None
+    import shutil
+    import subprocess
+
+    local = os.path.join(root, ".venv", "bin", tool[0])
+    executable = local if os.access(local, os.X_OK) else shutil.which(tool[0])
+    if executable is None:
+        print(f"mnemo format: {tool[0]} is configured but not installed", file=sys.stderr)
+        return None
+    try:
+        done = subprocess.run(
+            [executable, *tool[1:], path],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=FORMAT_TIMEOUT,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"mnemo format: {tool[0]}: {exc}", file=sys.stderr)
+        return None
+    if done.returncode != 0:
+        print(f"mnemo format: {tool[0]}: {done.stderr.strip()[:200]}", file=sys.stderr)
+    return None
+
+
+def _project_formatter(root: str) -> list[str] | None:
+    """The formatter the project configures: ruff (ruff.toml, .ruff.toml or [tool.ruff]),
+    else black ([tool.black])."""
+    if any(os.path.isfile(os.path.join(root, name)) for name in ("ruff.toml", ".ruff.toml")):
+        return ["ruff", "format", "--quiet"]
+    try:
+        with open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as file:
+            pyproject = file.read()
+    except OSError:
+        return None
+    if "[tool.ruff" in pyproject:
+        return ["ruff", "format", "--quiet"]
+    if "[tool.black" in pyproject:
+        return ["black", "--quiet"]
+    return None
+
+
 def replay(hook: Hook) -> dict[str, Any] | None:
     hook.client.replay(deadline=time.monotonic() + 60, resolve=hook.resolve_spooled)
     return None
@@ -417,6 +474,7 @@ HANDLERS: dict[str, Callable[[Hook], dict[str, Any] | None]] = {
     "session-end": session_end,
     "finish-session": finish_session,
     "replay": replay,
+    "format": format_file,
 }
 
 

@@ -34,6 +34,8 @@ HOOKS: list[tuple[str, str | None, str, int]] = [
     ("Stop", None, "stop", 10),
     ("SessionEnd", None, "session-end", 5),
 ]
+# Opt-in (`mnemo install --format`): format an edited Python file with the project's formatter.
+FORMAT_HOOK = ("PostToolUse", "Write|Edit|MultiEdit", "format", 15)
 
 
 PORTABLE_COMMAND = "mnemo"
@@ -155,14 +157,17 @@ def compile_bytecode() -> bool:
         return False
 
 
-def install(path: Path, command: str | None = None, deny_rules: bool = True) -> list[str]:
-    """Merge mnemo's hooks and deny rules into a settings file. Idempotent. Returns a report."""
+def install(
+    path: Path, command: str | None = None, deny_rules: bool = True, formatter: bool = False
+) -> list[str]:
+    """Merge mnemo's hooks and deny rules (and, with `formatter`, the format hook) into a
+    settings file. Idempotent. Returns a report."""
     command = command or mnemo_command()
     data = _read(path)
     hooks = data.setdefault("hooks", {})
     added_commands: list[str] = []
     report = []
-    for event, matcher, name, timeout in HOOKS:
+    for event, matcher, name, timeout in [*HOOKS, *([FORMAT_HOOK] if formatter else [])]:
         line = f"{command} hook {name}"
         groups = hooks.setdefault(event, [])
         present = any(h.get("command") == line for g in groups for h in g.get("hooks", []))
