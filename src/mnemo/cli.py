@@ -157,7 +157,11 @@ def install_command(args: argparse.Namespace) -> int:
     # Project settings are committed for the team: no path of this machine goes in them.
     command = install.mnemo_command(portable=not args.user)
     for line in install.install(
-        path, command, deny_rules=not args.no_deny_rules, formatter=args.format
+        path,
+        command,
+        deny_rules=not args.no_deny_rules,
+        formatter=args.format,
+        statusline=args.statusline,
     ):
         print(line)
     if not args.user:
@@ -186,6 +190,12 @@ def uninstall_command(args: argparse.Namespace) -> int:
         for line in install.uninstall_mcp(path.parent.parent):
             print(line)
     return 0
+
+
+def statusline_command(_args: argparse.Namespace) -> int:
+    from mnemo.claude import statusline
+
+    return statusline.run()
 
 
 def doctor_command(args: argparse.Namespace) -> int:
@@ -331,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "--no-deny-rules", action="store_true", help="skip permissions.deny rules"
             )
             p.add_argument(
+                "--statusline",
+                action="store_true",
+                help="also show this project's memory in Claude Code's status line "
+                "(unless the settings have a status line already)",
+            )
+            p.add_argument(
                 "--format",
                 action="store_true",
                 help="also format each Python file Claude edits with the project's formatter "
@@ -338,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         p.set_defaults(handler=handler)
 
+    p = commands.add_parser(
+        "statusline", help="print the Claude Code status line (reads its JSON on stdin)"
+    )
+    p.set_defaults(handler=statusline_command)
     p = commands.add_parser("doctor", help="check server, hooks and hook latency; say what to fix")
     p.add_argument("--project", type=Path, metavar="DIR")
     p.set_defaults(handler=doctor_command)
@@ -360,6 +380,10 @@ def main(argv: list[str] | None = None) -> None:
 
         if argv[1] in HANDLERS:
             sys.exit(run(argv[1]))
+    if argv == ["statusline"]:  # after every assistant message: same fast path as the hooks
+        from mnemo.claude import statusline
+
+        sys.exit(statusline.run())
     parser = build_parser()
     args = parser.parse_args(argv)
     from mnemo.client import ConfigError

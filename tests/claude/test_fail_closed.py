@@ -247,3 +247,50 @@ def test_a_server_a_session_starts_serves_the_users_data(tmp_path: Path) -> None
         assert f"data: {data} (SQLite)" in doctor.stdout, doctor.stdout
     finally:
         os.kill(pid, signal.SIGTERM)
+
+
+def test_status_line_shows_the_projects_memory(
+    hooks: HookRunner,
+    server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    project = git_project(tmp_path / "shown")
+    status_input = json.dumps({"session_id": "s1", "workspace": {"current_dir": str(project)}})
+
+    def status(runner: HookRunner) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "mnemo", "statusline"],
+            input=status_input,
+            env=runner.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0
+        return done.stdout.strip()
+
+    assert status(hooks) == "mnemo: no memory for this project yet"
+    hooks.run("session-start", payload("SessionStart", project, source="startup"))
+    (agent,) = httpx.get(
+        f"{server.url}/v1/agents/", params={"name": agent_name(project.resolve())}
+    ).json()
+    for text in ("one", "two", "three"):
+        httpx.post(f"{server.url}/v1/agents/{agent['id']}/archival-memory", json={"text": text})
+    assert status(hooks) == "mnemo: 3 memories · 0 recalled this session"
+    down = HookRunner(home=hooks.home, url=f"http://127.0.0.1:{free_port()}")
+    assert status(down) == "mnemo: server down"
+
+    settings = hooks.home / ".claude" / "settings.json"
+    installed = hooks.cli("install", "--user", "--statusline")
+    assert installed.returncode == 0, installed.stderr
+    assert json.loads(settings.read_text())["statusLine"]["command"].endswith(" statusline")
+    hooks.cli("uninstall", "--user")
+    assert "statusLine" not in json.loads(settings.read_text())
+    settings.write_text(json.dumps({"statusLine": {"type": "command", "command": "mine"}}))
+    again = hooks.cli("install", "--user", "--statusline")
+    assert "already set" in again.stdout
+    assert json.loads(settings.read_text())["statusLine"]["command"] == "mine"

@@ -158,10 +158,15 @@ def compile_bytecode() -> bool:
 
 
 def install(
-    path: Path, command: str | None = None, deny_rules: bool = True, formatter: bool = False
+    path: Path,
+    command: str | None = None,
+    deny_rules: bool = True,
+    formatter: bool = False,
+    statusline: bool = False,
 ) -> list[str]:
-    """Merge mnemo's hooks and deny rules (and, with `formatter`, the format hook) into a
-    settings file. Idempotent. Returns a report."""
+    """Merge mnemo's hooks and deny rules (and, with `formatter`, the format hook; with
+    `statusline`, the status line unless one is set) into a settings file. Idempotent.
+    Returns a report."""
     command = command or mnemo_command()
     data = _read(path)
     hooks = data.setdefault("hooks", {})
@@ -200,13 +205,25 @@ def install(
                 added_rules.append(rule)
         if added_rules:
             report.append(f"{len(added_rules)} permissions.deny rules")
-    if not added_commands and not added_rules and not retired:
+    added_statusline = False
+    if statusline:
+        line = {"type": "command", "command": f"{command} statusline"}
+        current = data.get("statusLine")
+        if current is None:
+            data["statusLine"] = line
+            added_statusline = True
+            report.append("status line -> mnemo statusline")
+        elif current != line:
+            report.append("a status line is already set; left unchanged")
+    if not added_commands and not added_rules and not retired and not added_statusline:
         return ["already installed; nothing changed"]
     backup = _write(path, data)
     if backup:
         report.append(f"backup of the previous file: {backup}")
     entry["commands"] = sorted(set(entry["commands"]) | set(added_commands))
     entry["deny"] = sorted(set(entry["deny"]) | set(added_rules))
+    if added_statusline:
+        entry["statusline"] = True
     _save_records(records)
     return report
 
@@ -233,6 +250,9 @@ def uninstall(path: Path) -> list[str]:
             del hooks[event]
     if "hooks" in data and not hooks:
         del data["hooks"]
+    status = data.get("statusLine") or {}
+    if entry.get("statusline") and str(status.get("command", "")).endswith(" statusline"):
+        del data["statusLine"]
     rules = set(entry.get("deny", []))
     permissions = data.get("permissions", {})
     if "deny" in permissions:
