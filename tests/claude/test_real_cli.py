@@ -173,7 +173,7 @@ def test_memory_of_one_session_reaches_the_first_request_of_the_next(
                 {"file_path": str(uploader), "content": f"RETRIES = 3\nTOKEN = '{SECRET}'\n"},
             ),
         ],
-        [ToolUse("Bash", {"command": "python3 -c 'import sys; sys.exit(3)'"})],
+        [ToolUse("Bash", {"command": "cat app/uploader.py; python3 -c 'import sys; sys.exit(3)'"})],
         [ToolUse("Bash", {"command": "python3 -c 'print(\"uploads retried\")'"})],
         ["Retries added to the uploader; the check passes."],
     ]
