@@ -81,13 +81,14 @@ def test_unresolved_failure_has_no_learning(tmp_path: Path) -> None:
 def test_denied_commands_are_neither_run_nor_failures(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     lines = session_lines(tmp_path)
+    scratch = tmp_path / "x"
     lines += [
         tool_use("Bash", {"command": "sudo rm -rf /"}, "deny1", 20, tmp_path),
         tool_result("deny1", "mnemo guard (sudo): this command runs as root", True, 20, tmp_path),
-        tool_use("Bash", {"command": "rm -rf /tmp/x"}, "deny2", 21, tmp_path),
+        tool_use("Bash", {"command": f"rm -rf {scratch}"}, "deny2", 21, tmp_path),
         tool_result(
             "deny2",
-            "Permission to use Bash with command rm -rf /tmp/x has been denied.",
+            f"Permission to use Bash with command rm -rf {scratch} has been denied.",
             True,
             21,
             tmp_path,
@@ -96,10 +97,10 @@ def test_denied_commands_are_neither_run_nor_failures(tmp_path: Path) -> None:
     write_transcript(path, lines)
     result = summary.summarise(transcript.read(str(path)), str(tmp_path))
     assert result.commands == ["pytest -q tests/test_uploader.py"]
-    assert result.denied == ["sudo rm -rf /", "rm -rf /tmp/x"]
-    assert all("sudo" not in f.command and "/tmp/x" not in f.command for f in result.failures)
+    assert result.denied == ["sudo rm -rf /", f"rm -rf {scratch}"]
+    assert all("sudo" not in f.command and str(scratch) not in f.command for f in result.failures)
     text = summary.render(result, SESSION)
-    assert "Commands denied (not run): sudo rm -rf / ; rm -rf /tmp/x" in text
+    assert f"Commands denied (not run): sudo rm -rf / ; rm -rf {scratch}" in text
     assert text.count("Unresolved") == 0
 
 
