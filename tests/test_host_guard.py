@@ -45,6 +45,21 @@ def test_only_allowed_host_names_are_served(guarded: ServerProcess, host: str, s
         assert write.status_code == 421
 
 
+def test_mcp_is_guarded_like_every_route(guarded: ServerProcess) -> None:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Accept": "application/json, text/event-stream"}
+    evil = httpx.post(f"{guarded.url}/mcp", json=call, headers={**headers, "Host": "evil.example"})
+    assert evil.status_code == 421
+    page = httpx.post(
+        f"{guarded.url}/mcp", json=call, headers={**headers, "Origin": "https://evil.example"}
+    )
+    assert page.status_code == 403
+    named = httpx.post(
+        f"{guarded.url}/mcp", json=call, headers={**headers, "Host": "memory.example.com"}
+    )
+    assert named.status_code == 200, named.text
+
+
 def test_probes_answer_any_host(guarded: ServerProcess) -> None:
     for path in ("/v1/health/", "/v1/ready/", "/metrics"):
         assert (

@@ -468,19 +468,20 @@ class MemoryService:
         return self.store.reindex_keywords(batches(), ANALYZER_VERSION)
 
     def _new_passage(self, agent: Agent, item: NewPassage) -> Passage:
-        text = validate.string("text", item.text or "")
-        if not text.strip():
-            raise InvalidInput("text: must not be empty")
+        text = item.text or ""
         if len(text) > self.settings.max_passage_chars:
             raise TooLarge(
                 f"text: {len(text)} characters is over the limit of "
                 f"{self.settings.max_passage_chars} characters per passage (max_passage_chars)"
             )
+        clean = self._clean(text)
+        if not clean.strip():
+            raise InvalidInput("text: must not be empty")
         now = utcnow()
         return Passage(
             id=new_id("passage"),
             agent_id=agent.id,
-            text=self._clean(text),
+            text=clean,
             embedding_handle=agent.embedding,
             tags=self._tags(item.tags or []),
             metadata=self._clean_data(item.metadata or {}),
@@ -551,7 +552,7 @@ class MemoryService:
             changed.tags = self._tags(tags)
         if metadata:
             merged = dict(current.metadata)
-            for key, value in self._clean_data(metadata).items():
+            for key, value in metadata.items():  # checked and redacted as a whole below
                 if value is None:
                     merged.pop(key, None)
                 else:

@@ -79,16 +79,19 @@ class Session:
             DISABLE_AUTOUPDATER="1",
             CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
         )
-        if not install:
-            return
-        installed = subprocess.run(
-            [sys.executable, "-m", "mnemo", "install", "--user", *install_args],
+        if install:
+            self.mnemo("install", "--user", *install_args)
+
+    def mnemo(self, *args: str) -> None:
+        """`mnemo ARGS` in this HOME; it must succeed."""
+        done = subprocess.run(
+            [sys.executable, "-m", "mnemo", *args],
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
         )
-        assert installed.returncode == 0, installed.stderr
+        assert done.returncode == 0, done.stderr
 
     def run(self, api: ScriptedAPI, prompt: str) -> dict[str, Any]:
         result = subprocess.run(
@@ -228,14 +231,7 @@ def test_server_down_sessions_finish_and_the_spool_replays_once(
     running = start_server(tmp_path / "data", port=port)
     try:
         for _ in range(2):  # a second replay finds nothing left to send
-            replayed = subprocess.run(
-                [sys.executable, "-m", "mnemo", "hook", "replay"],
-                env=offline.env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert replayed.returncode == 0, replayed.stderr
+            offline.mnemo("hook", "replay")
         assert list(spool.glob("*.json")) == [] and not (spool / "failed").exists()
         offline.server = running
         changes = offline.passages(type="file_change")
@@ -293,12 +289,5 @@ def test_the_opt_in_formatter_formats_with_the_projects_ruff(
     assert untidy.read_text() == "x = 1\ny = [1, 2, 3]\n"
     assert notes.read_text() == "x=1\n"  # not Python: untouched
 
-    removed = subprocess.run(
-        [sys.executable, "-m", "mnemo", "uninstall", "--user"],
-        env=formatted.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert removed.returncode == 0, removed.stderr
+    formatted.mnemo("uninstall", "--user")
     assert "hook format" not in (home / ".claude" / "settings.json").read_text()

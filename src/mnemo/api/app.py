@@ -61,18 +61,6 @@ def build_mcp(settings: Settings) -> MCPServer:
     return build_server(Memory(client, project_dir=None, max_chars=DEFAULT_MAX_CHARS))
 
 
-def mcp_transport_security(settings: Settings) -> TransportSecuritySettings:
-    """DNS-rebinding protection when serving on loopback; behind a load balancer the Host header
-    is the balancer's, and the API key protects the endpoint."""
-    if settings.host in ("127.0.0.1", "localhost", "::1"):
-        return TransportSecuritySettings(
-            enable_dns_rebinding_protection=True,
-            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-        )
-    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-
-
 def create_app(settings: Settings, service: MemoryService | None = None) -> FastAPI:
     service = service or build_service(settings)
 
@@ -103,7 +91,8 @@ def create_app(settings: Settings, service: MemoryService | None = None) -> Fast
         streamable_http_path="/mcp",
         stateless_http=True,  # no session affinity: any replica answers any request
         json_response=True,
-        transport_security=mcp_transport_security(settings),
+        # HostGuardMiddleware checks Host and Origin for every route, /mcp included.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     app.router.routes.extend(mcp_app.routes)
     install_error_handlers(app)

@@ -132,7 +132,7 @@ def allowed_hosts(bind_host: str, configured: str) -> list[str]:
     comma-separated `configured` names (`*` for any, `*.example.com` for a domain)."""
     names = list(LOOPBACK_HOSTS)
     if bind_host not in ("", "0.0.0.0", "::"):
-        names.append(host_name(bind_host) if not bind_host.startswith("[") else bind_host)
+        names.append(bind_host.strip("[]").lower())  # an address, never with a port
     names.extend(name.strip() for name in configured.split(",") if name.strip())
     return names
 
