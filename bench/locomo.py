@@ -120,8 +120,8 @@ def injection(
     """What the user-prompt-submit hook would inject with each question as the prompt (its
     top_k, its character budget), per `min_similarity`: the share of injected memories that
     are evidence (precision), the share of evidence injected (recall), memories per prompt."""
-    from mnemo.claude.config import ClientConfig
     from mnemo.claude.context import prompt_context
+    from mnemo.remote.config import ClientConfig
 
     rows = []
     for threshold in (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4):

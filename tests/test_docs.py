@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mnemo.claude.config import ClientConfig
 from mnemo.config import Settings
+from mnemo.remote.config import ClientConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -12,8 +12,12 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> object:
     # `mnemo.Client` is imported on first use: hooks import this package and must stay light.
-    if name in ("Client", "ClientError"):
-        from mnemo import sdk
+    if name == "Client":
+        from mnemo.remote.client import Client
 
-        return getattr(sdk, name)
+        return Client
+    if name in ("ClientError", "ApiError", "Unreachable"):
+        from mnemo.remote import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'mnemo' has no attribute {name!r}")

@@ -33,8 +33,8 @@ def serve(args: argparse.Namespace) -> int:
         log.debug("malloc tuning unavailable here (no glibc)")
     log.info("data directory: %s", settings.data_dir)
     if settings.host in ("127.0.0.1", "localhost", "::1"):
-        from mnemo.claude.config import state_dir
         from mnemo.claude.launcher import record_server
+        from mnemo.remote.config import state_dir
 
         record_server(state_dir(), settings.port, str(settings.data_dir), settings.database_url)
     app = create_app(settings)
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(statusline.run())
     parser = build_parser()
     args = parser.parse_args(argv)
-    from mnemo.client import ConfigError
+    from mnemo.remote.errors import ConfigError
 
     if not getattr(args, "handler", None):
         parser.print_help()

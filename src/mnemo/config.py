@@ -84,7 +84,7 @@ class Settings:
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Defaults < config file < environment < explicit overrides (e.g. CLI flags)."""
-        from mnemo.claude.config import ClientConfig
+        from mnemo.remote.config import ClientConfig
 
         document = config_file.load()
         config_file.check_keys(
@@ -106,7 +106,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in values.items():
         if name not in types:
-            continue  # a client setting (claude/config.py)
+            continue  # a client setting (remote/config.py)
         kind = types[name]
         try:
             if kind == "bool":

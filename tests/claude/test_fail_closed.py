@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mnemo.claude.project import agent_name
+from mnemo.remote.project import agent_name
 from tests.claude.conftest import HookRunner, git_project
 from tests.claude.fixtures import payload
 from tests.conftest import free_port, start_server

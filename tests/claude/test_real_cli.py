@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mnemo.claude.project import agent_name
+from mnemo.remote.project import agent_name
 from tests.claude.conftest import git_project
 from tests.claude.messages_api import ScriptedAPI, ToolUse, result_text
 from tests.conftest import ServerProcess

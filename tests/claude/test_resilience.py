@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from mnemo.claude.project import agent_name, project_root
+from mnemo.remote.project import agent_name, project_root
 from tests.claude.conftest import HookRunner, git_project
 from tests.claude.fixtures import payload, session_lines, write_transcript
 from tests.conftest import ServerProcess, free_port, start_server

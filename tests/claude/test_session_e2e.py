@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from mnemo.claude.project import agent_name
+from mnemo.remote.project import agent_name
 from tests.claude.conftest import HookRunner, git_project
 from tests.claude.fixtures import FAILED_TEST, SESSION, payload, session_lines, write_transcript
 from tests.conftest import ServerProcess

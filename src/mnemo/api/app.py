@@ -47,15 +47,15 @@ def build_service(settings: Settings) -> MemoryService:
 
 def build_mcp(settings: Settings) -> MCPServer:
     """The MCP tools for `/mcp`; they call this server's own API over loopback."""
-    from mnemo.client import MnemoClient
     from mnemo.mcp.server import DEFAULT_MAX_CHARS, Memory, build_server
+    from mnemo.remote.client import Client
 
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    client = MnemoClient(
+    client = Client(
         f"http://{host}:{settings.port}",
         settings.api_key,
-        2.0,
         30.0,
+        connect_timeout=2.0,
         headers={"X-Mnemo-Via": "mcp"},  # observe.py counts the tool call once, as mcp_call
     )
     return build_server(Memory(client, project_dir=None, max_chars=DEFAULT_MAX_CHARS))

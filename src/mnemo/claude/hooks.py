@@ -13,12 +13,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from mnemo.claude import EDIT_TOOLS, context, project, state
-from mnemo.claude.config import ClientConfig, state_dir
+from mnemo.claude import EDIT_TOOLS, context, state
 from mnemo.claude.naming import program, relative
-from mnemo.client import ApiError, ConfigError, MnemoClient, Unreachable, retryable
 from mnemo.redact import redact
-from mnemo.remote import queries
+from mnemo.remote import project, queries
+from mnemo.remote.client import Client
+from mnemo.remote.config import ClientConfig, state_dir
+from mnemo.remote.errors import ApiError, ConfigError, Unreachable
+from mnemo.remote.transport import retryable
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
@@ -51,17 +53,17 @@ class Hook:
         cwd = str(payload.get("cwd") or os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd())
         self.cwd = cwd
         self.root = project.project_root(cwd)
-        self._client: MnemoClient | None = None
+        self._client: Client | None = None
 
     @property
-    def client(self) -> MnemoClient:
+    def client(self) -> Client:
         """Made on first use: the guard never needs the server, nor a valid URL."""
         if self._client is None:
-            self._client = MnemoClient(
+            self._client = Client(
                 self.config.url,
                 self.config.api_key,
+                self.config.read_timeout,
                 connect_timeout=self.config.connect_timeout,
-                read_timeout=self.config.read_timeout,
                 spool_dir=os.path.join(self.state, "spool"),
             )
         return self._client
@@ -102,10 +104,11 @@ class Hook:
         with the project root when even the agent id is not known yet."""
         agent_id = self.agent_id()
         if agent_id is None:
-            self.client.spool("POST", path, body, key, {"project_root": str(self.root)})
+            assert self.client.spool is not None
+            self.client.spool.add("POST", path, body, key, {"project_root": str(self.root)})
             return
         context = {"project_root": str(self.root), "agent_path": path}
-        self.client.write("POST", f"/v1/agents/{agent_id}{path}", body, key=key, context=context)
+        self.client.write("POST", queries.agent_path(agent_id) + path, body, key, context)
 
     def resolve_spooled(self, entry: dict[str, Any], stale: bool = False) -> str:
         """Where a spooled write goes: the project's agent (looked up again when the one it
@@ -120,17 +123,16 @@ class Hook:
         agent_id = self.config.agent_id or project.ensure_agent(
             self.client, self.state, root, verify=stale
         )
-        return f"/v1/agents/{agent_id}{entry['path'] if suffix is None else suffix}"
+        return queries.agent_path(agent_id) + (entry["path"] if suffix is None else suffix)
 
     def remember(
         self, text: str, kind: str, metadata: dict[str, Any], key: str | None = None
     ) -> str:
         """Store a typed passage (spooled if the server is down). Returns its idempotency key."""
         key = key or os.urandom(16).hex()
-        clean, _ = redact(text)
-        meta = {"type": kind, "session_id": self.session_id, "source": "claude-code", **metadata}
+        meta = {"session_id": self.session_id, "source": "claude-code", **metadata}
         meta = {k: redact(v)[0] if isinstance(v, str) else v for k, v in meta.items()}
-        self.write("/archival-memory", {"text": clean, "tags": [kind], "metadata": meta}, key)
+        self.write("/archival-memory", queries.passage_body(redact(text)[0], kind, None, meta), key)
         return key
 
 
@@ -138,7 +140,7 @@ class Hook:
 
 
 def session_start(hook: Hook) -> dict[str, Any] | None:
-    if not hook.client.healthy():
+    if not hook.client.health():
         if hook.config.autostart:
             from mnemo.claude import launcher
 
@@ -149,17 +151,14 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
 
         launcher.detached(["hook", "replay"], os.path.join(hook.state, "worker.log"))
     agent_id = project.ensure_agent(hook.client, hook.state, hook.root, verify=True)
-    blocks = hook.client.request("GET", f"/v1/agents/{agent_id}/core-memory/blocks")
-    base = queries.passages_path(agent_id)
-    summaries = hook.client.request(
-        "GET", base, query=queries.recent_sessions(hook.config.recent_sessions)
-    )
+    blocks = hook.client.blocks(agent_id)
+    summaries = hook.client.session_summaries(agent_id, hook.config.recent_sessions)
     name = os.path.basename(hook.root)
     query = " ".join([name, *(s.get("text", "")[:300] for s in summaries[:1])])
-    found = hook.client.request("GET", f"{base}/search", query={"query": query, "top_k": 10})
+    found = hook.client.search(agent_id, query, top_k=10)
     seen_text: set[str] = {s.get("text", "") for s in summaries}
     relevant = []
-    for result in found.get("results", []):
+    for result in found:
         kind = (result.get("metadata") or {}).get("type")
         if kind == queries.SESSION_SUMMARY or result["content"] in seen_text:
             continue
@@ -186,15 +185,11 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
     if not agent_id:
         return None
     query = redact(prompt)[0][:2000]
-    found = hook.client.request(
-        "GET",
-        f"/v1/agents/{agent_id}/archival-memory/search",
-        query={"query": query, "top_k": hook.config.prompt_top_k},
-    )
+    found = hook.client.search(agent_id, query, top_k=hook.config.prompt_top_k)
     injected = set(state.load(hook.state, hook.session_id).get("injected", []))
     results = [
         r
-        for r in found.get("results", [])
+        for r in found
         if r["id"] not in injected and (r.get("similarity") or 0) >= hook.config.min_similarity
     ]
     text, shown = context.prompt_context(results, hook.config.prompt_budget)

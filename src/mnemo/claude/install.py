@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from mnemo import config_file
-from mnemo.claude import guard, project
-from mnemo.claude.config import ClientConfig, state_dir
-from mnemo.client import ApiError, MnemoClient, Unreachable
-from mnemo.remote import queries
+from mnemo.claude import guard
+from mnemo.remote import project
+from mnemo.remote.client import Client
+from mnemo.remote.config import ClientConfig, state_dir
+from mnemo.remote.errors import ApiError, Unreachable
+from mnemo.remote.spool import Spool
 
 # (Claude Code event, matcher or None, our hook name, timeout seconds)
 HOOKS: list[tuple[str, str | None, str, int]] = [
@@ -294,7 +296,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
     config = ClientConfig.load()
     lines: list[str] = []
     ok = True
-    client = MnemoClient(config.url, config.api_key, connect_timeout=1.0)
+    client = Client(config.url, config.api_key, connect_timeout=1.0)
     started = time.perf_counter()
     try:
         client.request("GET", "/v1/health/")
@@ -308,7 +310,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
         )
     lines.extend(_data_line(config.url))
     try:
-        client.request("GET", "/v1/agents/", query={"limit": 1})
+        client.agents(limit=1)
         lines.append("ok   API requests accepted" + (" (API key)" if config.api_key else ""))
     except ApiError as exc:
         ok = False
@@ -346,7 +348,7 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
     else:
         ok = False
         lines.append("FAIL no mnemo hooks in project or user settings; run `mnemo install`")
-    spool = MnemoClient(config.url, spool_dir=os.path.join(state_dir(), "spool")).pending()
+    spool = Spool(os.path.join(state_dir(), "spool")).pending()
     lines.append(("warn " if spool else "ok   ") + f"{spool} writes waiting in the spool")
     samples = []
     payload = json.dumps(
@@ -376,26 +378,21 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
 def status(project_dir: Path) -> list[str]:
     config = ClientConfig.load()
     root = project.project_root(str(project_dir))
-    client = MnemoClient(config.url, config.api_key, connect_timeout=1.0)
+    client = Client(config.url, config.api_key, connect_timeout=1.0)
     lines = [f"project: {root}"]
     agent_id = config.agent_id or project.cached_agent(state_dir(), root)
     try:
         if not agent_id:
-            found = client.request(
-                "GET", "/v1/agents/", query={"name": project.agent_name(root), "limit": 1}
-            )
+            found = client.agents(name=project.agent_name(root), limit=1)
             agent_id = found[0]["id"] if found else None
         if not agent_id:
             return [*lines, "no memory yet for this project (it is created at the first session)"]
-        agent = client.request("GET", f"/v1/agents/{agent_id}")
+        agent = client.agent(agent_id)
         lines.append(f"agent:   {agent['name']} ({agent_id})")
         for block in agent.get("blocks", []):
             lines.append(f"  block {block['label']}: {len(block['value'])}/{block['limit']} chars")
-        count = client.request("GET", f"/v1/agents/{agent_id}/archival-memory/count")
-        lines.append(f"archival passages: {count:,}")
-        sessions = client.request(
-            "GET", queries.passages_path(agent_id), query=queries.recent_sessions(3)
-        )
+        lines.append(f"archival passages: {client.count(agent_id):,}")
+        sessions = client.session_summaries(agent_id, 3)
         lines.append("last sessions:" if sessions else "no session summaries yet")
         for item in sessions:
             first = item["text"].splitlines()[1:2] or item["text"].splitlines()[:1]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+
+from mnemo.remote.files import read_json, write_json
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
@@ -17,19 +18,6 @@ if TYPE_CHECKING:
 def session_file(state: str, session_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", session_id or "unknown")[:100]
     return os.path.join(state, "sessions", f"{safe}.json")
-
-
-def read_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)
-
-
-def write_json(path: str, data: Any) -> None:
-    """Replace the file atomically: a reader sees the old or the new content, never half."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(data, file)
-    os.replace(temporary, path)
 
 
 def load(state: str, session_id: str) -> dict[str, Any]:

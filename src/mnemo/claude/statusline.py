@@ -11,9 +11,11 @@ import json
 import os
 import sys
 
-from mnemo.claude import project, state
-from mnemo.claude.config import ClientConfig, state_dir
-from mnemo.client import ApiError, MnemoClient, Unreachable
+from mnemo.claude import state
+from mnemo.remote import project
+from mnemo.remote.client import Client
+from mnemo.remote.config import ClientConfig, state_dir
+from mnemo.remote.errors import ApiError, Unreachable
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
@@ -24,11 +26,11 @@ def line(payload: dict[str, Any], config: ClientConfig) -> str:
     workspace = payload.get("workspace") if isinstance(payload.get("workspace"), dict) else {}
     cwd = str(workspace.get("current_dir") or payload.get("cwd") or os.getcwd())
     states = state_dir()
-    client = MnemoClient(
+    client = Client(
         config.url,
         config.api_key,
+        config.read_timeout,
         connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
         spool_dir=os.path.join(states, "spool"),
     )
     waiting = client.pending()
@@ -37,7 +39,7 @@ def line(payload: dict[str, Any], config: ClientConfig) -> str:
     if not agent:
         return f"mnemo: no memory for this project yet{queued}"
     try:
-        count = client.request("GET", f"/v1/agents/{agent}/archival-memory/count")
+        count = client.count(agent)
     except Unreachable:
         return f"mnemo: server down{queued}"
     except ApiError as exc:

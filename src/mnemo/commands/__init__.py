@@ -26,7 +26,7 @@ def target_options(parser: argparse.ArgumentParser) -> None:
 
 
 def client(args: argparse.Namespace) -> Any:
-    from mnemo.sdk import Client
+    from mnemo.remote.client import Client
 
     return Client(getattr(args, "server", None))
 
@@ -34,7 +34,7 @@ def client(args: argparse.Namespace) -> Any:
 def agent_id(args: argparse.Namespace, memory: Any, create: bool = False) -> str:
     """The agent the command works on: --agent, MNEMO_AGENT_ID, or the project's. Only
     commands that write (`create`) make a project's agent; reading never does."""
-    from mnemo.claude.config import ClientConfig
+    from mnemo.remote.config import ClientConfig
 
     chosen = getattr(args, "agent", None) or ClientConfig.load().agent_id
     if chosen:

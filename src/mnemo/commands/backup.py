@@ -67,7 +67,7 @@ def export_command(args: argparse.Namespace) -> int:
     if args.agent:
         import json
 
-        document = client(args).request("GET", f"/v1/agents/{args.agent}/export")
+        document = client(args).export_agent(args.agent)
         text = json.dumps(document, indent=2)
         if args.output == "-":
             print(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -91,21 +90,9 @@ def forget_project(args: argparse.Namespace) -> int:
             print("kept")
             return 1
     memory.delete_agent(agent["id"])
-    _forget_cached(agent["id"])
+    from mnemo.remote import project
+    from mnemo.remote.config import state_dir
+
+    project.forget_cached(state_dir(), agent["id"])
     print(f"forgot {agent['name']} ({agent['id']}); shared blocks stay with their other agents")
     return 0
-
-
-def _forget_cached(agent: str) -> None:
-    """Drop the hooks' cached project → agent mapping, so the next session starts afresh."""
-    from mnemo.claude.config import state_dir
-    from mnemo.claude.state import read_json
-
-    folder = os.path.join(state_dir(), "projects")
-    for name in os.listdir(folder) if os.path.isdir(folder) else []:
-        path = os.path.join(folder, name)
-        try:
-            if read_json(path).get("agent_id") == agent:
-                os.unlink(path)
-        except (OSError, ValueError, AttributeError):
-            continue

@@ -143,7 +143,7 @@ def _policies(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 @friendly
 def prune_command(args: argparse.Namespace) -> int:
-    from mnemo.sdk import since_datetime
+    from mnemo.remote.client import since_datetime
 
     policies = _policies(args)
     memory = client(args)

@@ -138,8 +138,7 @@ def update_block(args: argparse.Namespace) -> int:
     if args.file:
         updated = memory.update_block(block["id"], value=_read(args.file))
     elif shared:  # the server's atomic append: concurrent appends never lose one another
-        path = f"/v1/agents/{shared[0]['id']}/core-memory/blocks/{args.label}/append"
-        updated = memory.request("POST", path, json={"text": args.append})
+        updated = memory.append_to_block(shared[0]["id"], args.label, args.append)
     else:
         updated = memory.update_block(block["id"], value=f"{block['value']}\n{args.append}")
     print(

@@ -18,10 +18,10 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from mnemo import __version__
-from mnemo.claude import project
-from mnemo.claude.config import state_dir
-from mnemo.client import ApiError, MnemoClient, Unreachable
-from mnemo.remote import queries
+from mnemo.remote import project
+from mnemo.remote.client import Client
+from mnemo.remote.config import state_dir
+from mnemo.remote.errors import ApiError, Unreachable
 
 T = TypeVar("T")
 DEFAULT_MAX_CHARS = 32_000  # about 8,000 tokens
@@ -53,11 +53,11 @@ AgentParam = Annotated[
 
 
 class Memory:
-    """What the tools need: an HTTP client, the default agent, and the output cap."""
+    """What the tools need: a client, the default agent, and the output cap."""
 
     def __init__(
         self,
-        client: MnemoClient,
+        client: Client,
         project_dir: str | None,
         max_chars: int = DEFAULT_MAX_CHARS,
         pinned_agent: str = "",
@@ -78,11 +78,10 @@ class Memory:
             self.client, state_dir(), project.project_root(self.project_dir)
         )
 
-    def call(
-        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
-    ) -> Any:
+    def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`method(*args, **kwargs)`, one of the client's, with its failure as a ToolError."""
         try:
-            return self.client.request(method, path, body, query=query)
+            return method(*args, **kwargs)
         except Unreachable as exc:
             raise ToolError(
                 f"The mnemo server at {self.client.url} is not reachable: "
@@ -149,23 +148,23 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            query_params: dict[str, Any] = {
-                "query": query,
-                "top_k": limit,
-                "tags": tags or None,
-                "start_datetime": start_date,
-                "end_datetime": end_date,
-            }
-            query_params.update(queries.metadata_params(metadata, type))
             found = memory.call(
-                "GET", f"/v1/agents/{agent}/archival-memory/search", query=query_params
+                memory.client.search,
+                agent,
+                query,
+                top_k=limit,
+                type=type,
+                tags=tags or None,
+                since=start_date,
+                until=end_date,
+                metadata=metadata,
             )
-            if not found["results"]:
+            if not found:
                 return "No memories match."
             lines = [
                 f"{r['id']} | {r['score']:.4f} | {r['timestamp'][:10]} | "
                 f"{(r.get('metadata') or {}).get('type', 'memory')} | {_preview(r['content'])}"
-                for r in found["results"]
+                for r in found
             ]
             return memory.cap("\n".join(lines))
 
@@ -197,15 +196,18 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            base: dict[str, Any] = {"limit": limit, "ascending": "false"}
-            if start_date:
-                base["start_datetime"] = start_date
-            base.update(queries.metadata_params(metadata, type))
-            by_path = [{**base, "metadata.path": path}, {**base, "metadata.file": path}]
+            by_path = [{"path": path}, {"file": path}] if path else [{}]
             found: dict[str, dict[str, Any]] = {}
-            for params in by_path if path else [base]:
-                for row in memory.call("GET", queries.passages_path(agent), query=params):
-                    found[row["id"]] = row
+            for where in by_path:
+                matching = {**(metadata or {}), **where}
+                listed = memory.call(
+                    lambda m=matching: list(
+                        memory.client.passages(
+                            agent, type=type, metadata=m, since=start_date, limit=limit
+                        )
+                    )
+                )
+                found.update((row["id"], row) for row in listed)
             rows = sorted(found.values(), key=lambda r: r["created_at"], reverse=True)[:limit]
             if not rows:
                 return "No memories match."
@@ -232,7 +234,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
             agent = memory.agent(agent_id)
             parts = []
             for passage_id in ids:
-                p = memory.call("GET", f"/v1/agents/{agent}/archival-memory/{passage_id}")
+                p = memory.call(memory.client.passage, agent, passage_id)
                 parts.append(
                     f"## {p['id']} ({p['created_at'][:19]}, tags: {', '.join(p['tags']) or '-'}, "
                     f"metadata: {p['metadata']})\n{p['text']}"
@@ -262,21 +264,13 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            same = memory.call(
-                "GET",
-                f"/v1/agents/{agent}/archival-memory/search",
-                query={"query": text, "top_k": 5, "mode": "lexical"},
-            )
-            for result in same["results"]:
+            same = memory.call(memory.client.search, agent, text, top_k=5, mode="lexical")
+            for result in same:
                 if " ".join(result["content"].split()) == " ".join(text.split()):
                     return f"Already remembered as {result['id']}."
-            body = {
-                "text": text,
-                "tags": tags or [type],
-                "metadata": {**(metadata or {}), "type": type, "source": "mcp"},
-            }
-            created = memory.call("POST", f"/v1/agents/{agent}/archival-memory", body)
-            return f"Remembered as {created[0]['id']}."
+            meta = {**(metadata or {}), "source": "mcp"}
+            created = memory.call(memory.client.remember, agent, text, type, tags, meta)
+            return f"Remembered as {created['id']}."
 
         return await run(work)
 
@@ -289,7 +283,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            memory.call("DELETE", f"/v1/agents/{agent}/archival-memory/{id}")
+            memory.call(memory.client.forget, agent, id)
             return f"Forgot {id}."
 
         return await run(work)
@@ -300,7 +294,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            blocks = memory.call("GET", f"/v1/agents/{agent}/core-memory/blocks")
+            blocks = memory.call(memory.client.blocks, agent)
             return (
                 "\n".join(
                     f"{b['label']}: {len(b['value'])}/{b['limit']} chars"
@@ -323,13 +317,13 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            block = memory.call("GET", f"/v1/agents/{agent}/core-memory/blocks/{label}")
+            block = memory.call(memory.client.block, agent, label)
             return memory.cap(block["value"] or "(empty)")
 
         return await run(work)
 
     def _writable(agent: str, label: str) -> dict[str, Any]:
-        block = memory.call("GET", f"/v1/agents/{agent}/core-memory/blocks/{label}")
+        block = memory.call(memory.client.block, agent, label)
         if block["read_only"]:
             raise ToolError(
                 f"Block {label!r} is read-only; it can only be changed by a person through the API."
@@ -347,9 +341,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
         def work() -> str:
             agent = memory.agent(agent_id)
             _writable(agent, label)
-            block = memory.call(
-                "POST", f"/v1/agents/{agent}/core-memory/blocks/{label}/append", {"text": text}
-            )
+            block = memory.call(memory.client.append_to_block, agent, label, text)
             trimmed = (
                 f"; {block['trimmed_chars']} oldest characters dropped"
                 if block["trimmed_chars"]
@@ -373,11 +365,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
         def work() -> str:
             agent = memory.agent(agent_id)
             _writable(agent, label)
-            block = memory.call(
-                "POST",
-                f"/v1/agents/{agent}/core-memory/blocks/{label}/replace",
-                {"old": old, "new": new},
-            )
+            block = memory.call(memory.client.replace_in_block, agent, label, old, new)
             return f"Replaced in {label} ({len(block['value'])}/{block['limit']} chars)."
 
         return await run(work)
@@ -398,15 +386,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
         def work() -> str:
             agent = memory.agent(agent_id)
             hits = memory.call(
-                "GET",
-                f"/v1/agents/{agent}/messages/search",
-                query={
-                    "query": query,
-                    "limit": limit,
-                    "conversation_id": session_id,
-                    "start_date": start_date,
-                    "end_date": end_date,
-                },
+                memory.client.search_messages, agent, query, limit, session_id, start_date, end_date
             )
             if not hits:
                 return "No messages match."
@@ -430,9 +410,7 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
         def work() -> str:
             agent = memory.agent(agent_id)
-            items = memory.call(
-                "GET", queries.passages_path(agent), query=queries.recent_sessions(limit)
-            )
+            items = memory.call(memory.client.session_summaries, agent, limit)
             if not items:
                 return "No session summaries yet."
             return memory.cap(
@@ -445,10 +423,10 @@ def build_server(memory: Memory, max_threads: int = 8) -> MCPServer:
 
 
 def stdio_memory() -> Memory:
-    from mnemo.claude.config import ClientConfig
+    from mnemo.remote.config import ClientConfig
 
     config = ClientConfig.load()
-    client = MnemoClient(config.url, config.api_key, connect_timeout=2.0, read_timeout=30.0)
+    client = Client(config.url, config.api_key, 30.0, connect_timeout=2.0)
     project_dir = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
     max_chars = int(os.environ.get("MNEMO_MCP_MAX_CHARS") or DEFAULT_MAX_CHARS)
     return Memory(client, project_dir, max_chars, pinned_agent=config.agent_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnemo.pipeline.records import InvalidRecord, Record, build, error_signature, now_iso, upsert
-from mnemo.sdk import Client
+from mnemo.remote.client import Client
 
 TRACE_CHARS = 4000
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mnemo.sdk import Client
+from mnemo.remote.client import Client
 
 
 class InvalidRecord(ValueError):

@@ -1,5 +1,5 @@
-"""The query shapes several clients send (hooks, MCP tools, the SDK, `mnemo status`): built
-here once, so the API's parameter names and encodings live in one place."""
+"""The shapes of the API every client sends: paths, metadata filters and passage bodies, built
+here once so the API's names and encodings live in one place."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 SESSION_SUMMARY = "session_summary"
+
+
+def agent_path(agent_id: str) -> str:
+    return f"/v1/agents/{agent_id}"
+
+
+def blocks_path(agent_id: str) -> str:
+    return f"/v1/agents/{agent_id}/core-memory/blocks"
 
 
 def passages_path(agent_id: str) -> str:
@@ -29,6 +37,17 @@ def encode(value: Any) -> str:
     return str(value)
 
 
-def recent_sessions(limit: int) -> dict[str, Any]:
-    """The newest `limit` session summaries, newest first (GET passages_path)."""
-    return {"limit": limit, "ascending": "false", **metadata_params(None, SESSION_SUMMARY)}
+def passage_body(
+    text: str,
+    type: str | None = None,
+    tags: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A passage to store: its `type` goes into metadata and leads its tags."""
+    meta = dict(metadata or {})
+    all_tags = list(tags or [])
+    if type:
+        meta["type"] = type
+        if type not in all_tags:
+            all_tags.insert(0, type)
+    return {"text": text, "tags": all_tags, "metadata": meta}

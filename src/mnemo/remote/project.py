@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 
-from mnemo.claude.state import read_json, write_json
-from mnemo.client import ApiError, MnemoClient
+from mnemo.remote.errors import ApiError
+from mnemo.remote.files import read_json, write_json
 
 # The built-in SHA-256 module: hashlib would load OpenSSL first, ~4 ms of every hook process.
 try:
@@ -24,7 +24,7 @@ except ImportError:
 
 TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
-    from typing import Any
+    from mnemo.remote.client import Client
 
 CONTEXT_FILES = ("CLAUDE.md", "README.md", "README.rst", "README.txt", "README")
 MANIFESTS = (
@@ -120,6 +120,18 @@ def cached_agent(state: str, root: str) -> str | None:
         return None
 
 
+def forget_cached(state: str, agent_id: str) -> None:
+    """Drop every cached project → `agent_id` mapping, so the next session starts afresh."""
+    folder = os.path.join(state, "projects")
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
+        try:
+            if read_json(path).get("agent_id") == agent_id:
+                os.unlink(path)
+        except (OSError, ValueError, AttributeError):
+            continue
+
+
 def remember_agent(state: str, root: str, agent_id: str) -> None:
     path = _cache_path(state, root)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -127,7 +139,7 @@ def remember_agent(state: str, root: str, agent_id: str) -> None:
 
 
 def ensure_agent(
-    client: MnemoClient, state: str, root: str, verify: bool = False, create: bool = True
+    client: Client, state: str, root: str, verify: bool = False, create: bool = True
 ) -> str:
     """The project's agent id: cached, found by name, or (if `create`) created with its four
     blocks. Raises Unreachable when the server is down and nothing is cached, LookupError when
@@ -137,15 +149,13 @@ def ensure_agent(
         return cached
     if cached:
         try:
-            client.request("GET", f"/v1/agents/{cached}")
+            client.agent(cached)
             return cached
         except ApiError as exc:
             if exc.status != 404:
                 raise
     name = agent_name(root)
-    found: list[dict[str, Any]] = client.request(
-        "GET", "/v1/agents/", query={"name": name, "order": "asc", "limit": 1}
-    )
+    found = client.agents(name=name, limit=1)
     if found:
         agent_id = found[0]["id"]
     elif not create:
@@ -153,9 +163,7 @@ def ensure_agent(
             f"no memory for the project at {root} yet (a Claude Code session there creates it)"
         )
     else:
-        created = client.request(
-            "POST",
-            "/v1/agents/",
+        created = client.create_agent(
             {
                 "name": name,
                 "description": f"Claude Code memory for {root}",
@@ -191,11 +199,9 @@ def ensure_agent(
         )
         agent_id = created["id"]
         # Two sessions starting at once may both create one: keep the oldest, drop ours.
-        same = client.request(
-            "GET", "/v1/agents/", query={"name": name, "order": "asc", "limit": 1}
-        )
+        same = client.agents(name=name, limit=1)
         if same and same[0]["id"] != agent_id:
-            client.request("DELETE", f"/v1/agents/{agent_id}")
+            client.delete_agent(agent_id)
             agent_id = same[0]["id"]
     remember_agent(state, root, agent_id)
     return agent_id
