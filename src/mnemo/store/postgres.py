@@ -34,7 +34,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
-from mnemo.store import bm25, bulk_writer, postgres_migrations, postgres_postings, row_order
+from mnemo.store import bm25, bulk_writer, postgres_migrations, postgres_postings, row_order, shared
 from mnemo.store.base import (
     IDEMPOTENCY_TTL,
     AgentContents,
@@ -271,38 +271,6 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ pagination
 
-    def _paged(
-        self,
-        conn: psycopg.Connection[Any],
-        table: str,
-        alias: str,
-        select: str,
-        where: list[str],
-        params: list[Any],
-        page: Page,
-        what: str,
-    ) -> list[dict[str, Any]]:
-        where = list(where)
-        params = list(params)
-        ascending = page.ascending
-        for cursor, is_after in ((page.after, True), (page.before, False)):
-            if not cursor:
-                continue
-            row = conn.execute(
-                f"SELECT created_at, seq FROM {table} WHERE id = %s", (cursor,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"No {what} found with id {cursor!r} (pagination cursor)")
-            op = ">" if is_after == ascending else "<"
-            where.append(f"({alias}.created_at, {alias}.seq) {op} (%s, %s)")
-            params.extend([row["created_at"], row["seq"]])
-        flip = bool(page.before and not page.after)
-        direction = "ASC" if ascending != flip else "DESC"
-        sql = f"{select} {'WHERE ' + ' AND '.join(where) if where else ''} "
-        sql += f"ORDER BY {alias}.created_at {direction}, {alias}.seq {direction} LIMIT %s"
-        rows = conn.execute(sql, [*params, page.limit]).fetchall()
-        return rows[::-1] if flip else rows
-
     # ------------------------------------------------------------------ agents
 
     def create_agent(
@@ -362,7 +330,7 @@ class PostgresStore:
     def get_agent(self, agent_id: str) -> Agent | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM agents WHERE id = %s", (agent_id,)).fetchone()
-        return _agent(row) if row else None
+        return shared.agent(row) if row else None
 
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
         where: list[str] = []
@@ -375,10 +343,18 @@ class PostgresStore:
             params.append(filters.query_text)
         _tag_clause(where, params, "a.tags", filters.tags, filters.match_all_tags)
         with self._conn() as conn:
-            rows = self._paged(
-                conn, "agents", "a", "SELECT a.* FROM agents a", where, params, page, "agent"
+            rows = shared.keyset_page(
+                conn,
+                page,
+                table="agents",
+                alias="a",
+                select="SELECT a.* FROM agents a",
+                where=where,
+                params=params,
+                what="agent",
+                mark="%s",
             )
-        return [_agent(r) for r in rows]
+        return [shared.agent(r) for r in rows]
 
     def update_agent(self, agent: Agent) -> None:
         self._single_model.clear()  # its model may have changed
@@ -440,7 +416,7 @@ class PostgresStore:
     def get_block(self, block_id: str) -> Block | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM blocks WHERE id = %s", (block_id,)).fetchone()
-        return _block(row) if row else None
+        return shared.block(row) if row else None
 
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
         where: list[str] = []
@@ -458,10 +434,18 @@ class PostgresStore:
                 params.append(needle)
         _tag_clause(where, params, "b.tags", filters.tags, filters.match_all_tags)
         with self._conn() as conn:
-            rows = self._paged(
-                conn, "blocks", "b", "SELECT b.* FROM blocks b", where, params, page, "block"
+            rows = shared.keyset_page(
+                conn,
+                page,
+                table="blocks",
+                alias="b",
+                select="SELECT b.* FROM blocks b",
+                where=where,
+                params=params,
+                what="block",
+                mark="%s",
             )
-        return [_block(r) for r in rows]
+        return [shared.block(r) for r in rows]
 
     def modify_block(self, block_id: str, change: Callable[[Block], Block]) -> Block | None:
         with self._tx() as conn:
@@ -470,7 +454,7 @@ class PostgresStore:
             ).fetchone()
             if row is None:
                 return None
-            before = _block(row)
+            before = shared.block(row)
             after = change(before)
             if after.label != before.label:
                 clash = conn.execute(
@@ -512,7 +496,7 @@ class PostgresStore:
                 " WHERE ab.agent_id = %s ORDER BY ab.attached_at, b.seq",
                 (agent_id,),
             ).fetchall()
-        return [_block(r) for r in rows]
+        return [shared.block(r) for r in rows]
 
     def _attach(self, conn: psycopg.Connection[Any], agent_id: str, block_id: str) -> None:
         block = conn.execute("SELECT label FROM blocks WHERE id = %s", (block_id,)).fetchone()
@@ -549,17 +533,18 @@ class PostgresStore:
 
     def block_agents(self, block_id: str, page: Page) -> list[Agent]:
         with self._conn() as conn:
-            rows = self._paged(
+            rows = shared.keyset_page(
                 conn,
-                "agents",
-                "a",
-                "SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
-                ["ab.block_id = %s"],
-                [block_id],
                 page,
-                "agent",
+                table="agents",
+                alias="a",
+                select="SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
+                where=["ab.block_id = %s"],
+                params=[block_id],
+                what="agent",
+                mark="%s",
             )
-        return [_agent(r) for r in rows]
+        return [shared.agent(r) for r in rows]
 
     # ------------------------------------------------------------------ passages
 
@@ -732,23 +717,24 @@ class PostgresStore:
                 f"SELECT {PASSAGE_COLUMNS.format(t='passages')} FROM passages WHERE id = ANY(%s)",
                 (list(passage_ids),),
             ).fetchall()
-        by_id = {r["id"]: _passage(r) for r in rows}
+        by_id = {r["id"]: shared.passage(r) for r in rows}
         return [by_id[pid] for pid in passage_ids if pid in by_id]
 
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
         where, params = _passage_where(filters)
         with self._conn() as conn:
-            rows = self._paged(
+            rows = shared.keyset_page(
                 conn,
-                "passages",
-                "p",
-                f"SELECT {PASSAGE_COLUMNS.format(t='p')} FROM passages p",
-                where,
-                params,
                 page,
-                "passage",
+                table="passages",
+                alias="p",
+                select=f"SELECT {PASSAGE_COLUMNS.format(t='p')} FROM passages p",
+                where=where,
+                params=params,
+                what="passage",
+                mark="%s",
             )
-        return [_passage(r) for r in rows]
+        return [shared.passage(r) for r in rows]
 
     def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
         assignments = "text = %s, tags = %s, metadata = %s, updated_at = %s, lexemes = %s"
@@ -1033,10 +1019,18 @@ class PostgresStore:
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = _message_where(filters)
         with self._conn() as conn:
-            rows = self._paged(
-                conn, "messages", "m", "SELECT m.* FROM messages m", where, params, page, "message"
+            rows = shared.keyset_page(
+                conn,
+                page,
+                table="messages",
+                alias="m",
+                select="SELECT m.* FROM messages m",
+                where=where,
+                params=params,
+                what="message",
+                mark="%s",
             )
-        return [_message(r) for r in rows]
+        return [shared.message(r) for r in rows]
 
     def search_messages(
         self, query: str, filters: MessageFilter, limit: int
@@ -1054,7 +1048,7 @@ class PostgresStore:
         sql += " ORDER BY score DESC, m.seq LIMIT %s"
         with self._conn() as conn:
             rows = conn.execute(sql, [tsquery, *params, limit]).fetchall()
-        return [(_message(r), float(r["score"])) for r in rows]
+        return [(shared.message(r), float(r["score"])) for r in rows]
 
     # ------------------------------------------------------------------ idempotency
 
@@ -1150,57 +1144,6 @@ def _tsquery(query: str) -> str:
     return " | ".join(query_terms(query))
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _agent(r: dict[str, Any]) -> Agent:
-    return Agent(
-        id=r["id"],
-        name=r["name"],
-        description=r["description"],
-        system=r["system"],
-        agent_type=r["agent_type"],
-        model=r["model"],
-        embedding=r["embedding"],
-        tags=_json(r["tags"]),
-        metadata=_json(r["metadata"]),
-        timezone=r["timezone"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
-
-
-def _block(r: dict[str, Any]) -> Block:
-    return Block(
-        id=r["id"],
-        label=r["label"],
-        value=r["value"],
-        limit=r["char_limit"],
-        description=r["description"],
-        read_only=r["read_only"],
-        metadata=_json(r["metadata"]),
-        tags=_json(r["tags"]),
-        owner_agent_id=r["owner_agent_id"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
-
-
-def _passage(r: dict[str, Any]) -> Passage:
-    return Passage(
-        id=r["id"],
-        agent_id=r["agent_id"],
-        text=r["text"],
-        tags=_json(r["tags"]),
-        metadata=_json(r["metadata"]),
-        embedding_handle=r["embedding_handle"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        context=r["context"].split(),
-    )
-
-
 def _lexemes(passage: Passage) -> str:
     """A passage's keyword terms as a tsvector literal (`lexemes::tsvector` is its text_tsv):
     each term with as many positions as its frequency, so PostgreSQL counts what SQLite does."""
@@ -1215,21 +1158,6 @@ _POSITIONS = ["", *(",".join(map(str, range(1, n + 1))) for n in range(1, bm25.T
 def _quoted(term: str) -> str:
     """A lexeme inside single quotes of a tsvector literal."""
     return term.replace("\\", "\\\\").replace("'", "''")
-
-
-def _message(r: dict[str, Any]) -> Message:
-    return Message(
-        id=r["id"],
-        agent_id=r["agent_id"],
-        message_type=r["message_type"],
-        content=r["content"],
-        conversation_id=r["conversation_id"],
-        tool_name=r["tool_name"],
-        tool_call_id=r["tool_call_id"],
-        is_err=r["is_err"],
-        metadata=_json(r["metadata"]),
-        created_at=r["created_at"],
-    )
 
 
 def _tag_clause(

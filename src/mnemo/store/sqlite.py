@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from mnemo.errors import Conflict, NotFound
-from mnemo.models import Agent, Block, Message, Passage, format_time, parse_time, utcnow
-from mnemo.store import bm25, sqlite_migrations
+from mnemo.models import Agent, Block, Message, Passage, format_time, utcnow
+from mnemo.store import bm25, shared, sqlite_migrations
 from mnemo.store.base import (
     IDEMPOTENCY_TTL,
     AgentContents,
@@ -152,43 +152,6 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ pagination
 
-    def _paged(
-        self,
-        conn: sqlite3.Connection,
-        table: str,
-        alias: str,
-        select: str,
-        where: list[str],
-        params: list[Any],
-        page: Page,
-        what: str,
-    ) -> list[sqlite3.Row]:
-        """Rows in (created_at, seq) order relative to an `after`/`before` cursor id."""
-        where = list(where)
-        params = list(params)
-        ascending = page.ascending
-        flip = False
-        for cursor, is_after in ((page.after, True), (page.before, False)):
-            if not cursor:
-                continue
-            row = conn.execute(
-                f"SELECT created_at, seq FROM {table} WHERE id = ?", (cursor,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"No {what} found with id {cursor!r} (pagination cursor)")
-            # "after" means later in the sort order: greater when ascending, smaller when not.
-            greater = is_after == ascending
-            op = ">" if greater else "<"
-            where.append(f"({alias}.created_at, {alias}.seq) {op} (?, ?)")
-            params.extend([row["created_at"], row["seq"]])
-        if page.before and not page.after:
-            flip = True  # take the items nearest the cursor, then restore the order
-        direction = "ASC" if ascending != flip else "DESC"
-        sql = f"{select} {'WHERE ' + ' AND '.join(where) if where else ''} "
-        sql += f"ORDER BY {alias}.created_at {direction}, {alias}.seq {direction} LIMIT ?"
-        rows = conn.execute(sql, [*params, page.limit]).fetchall()
-        return rows[::-1] if flip else rows
-
     # ------------------------------------------------------------------ agents
 
     def create_agent(
@@ -239,7 +202,7 @@ class SQLiteStore:
 
     def get_agent(self, agent_id: str) -> Agent | None:
         row = self._reader().execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
-        return _agent(row) if row else None
+        return shared.agent(row) if row else None
 
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
         where: list[str] = []
@@ -252,10 +215,18 @@ class SQLiteStore:
             params.append(filters.query_text)
         _tag_clause(where, params, "a.tags", filters.tags, filters.match_all_tags)
         with self._read() as conn:
-            rows = self._paged(
-                conn, "agents", "a", "SELECT a.* FROM agents a", where, params, page, "agent"
+            rows = shared.keyset_page(
+                conn,
+                page,
+                table="agents",
+                alias="a",
+                select="SELECT a.* FROM agents a",
+                where=where,
+                params=params,
+                what="agent",
+                mark="?",
             )
-        return [_agent(row) for row in rows]
+        return [shared.agent(row) for row in rows]
 
     def update_agent(self, agent: Agent) -> None:
         with self._write() as conn:
@@ -321,7 +292,7 @@ class SQLiteStore:
 
     def get_block(self, block_id: str) -> Block | None:
         row = self._reader().execute("SELECT * FROM blocks WHERE id = ?", (block_id,)).fetchone()
-        return _block(row) if row else None
+        return shared.block(row) if row else None
 
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
         where: list[str] = []
@@ -339,17 +310,25 @@ class SQLiteStore:
                 params.append(needle)
         _tag_clause(where, params, "b.tags", filters.tags, filters.match_all_tags)
         with self._read() as conn:
-            rows = self._paged(
-                conn, "blocks", "b", "SELECT b.* FROM blocks b", where, params, page, "block"
+            rows = shared.keyset_page(
+                conn,
+                page,
+                table="blocks",
+                alias="b",
+                select="SELECT b.* FROM blocks b",
+                where=where,
+                params=params,
+                what="block",
+                mark="?",
             )
-        return [_block(row) for row in rows]
+        return [shared.block(row) for row in rows]
 
     def modify_block(self, block_id: str, change: Callable[[Block], Block]) -> Block | None:
         with self._write() as conn:
             row = conn.execute("SELECT * FROM blocks WHERE id = ?", (block_id,)).fetchone()
             if row is None:
                 return None
-            before = _block(row)
+            before = shared.block(row)
             after = change(before)
             if after.label != before.label:
                 self._check_label_free(conn, block_id, after.label)
@@ -390,7 +369,7 @@ class SQLiteStore:
             " WHERE ab.agent_id = ? ORDER BY ab.attached_at, b.seq",
             (agent_id,),
         )
-        return [_block(row) for row in rows]
+        return [shared.block(row) for row in rows]
 
     def _attach(self, conn: sqlite3.Connection, agent_id: str, block_id: str) -> None:
         block = conn.execute("SELECT label FROM blocks WHERE id = ?", (block_id,)).fetchone()
@@ -427,17 +406,18 @@ class SQLiteStore:
 
     def block_agents(self, block_id: str, page: Page) -> list[Agent]:
         with self._read() as conn:
-            rows = self._paged(
+            rows = shared.keyset_page(
                 conn,
-                "agents",
-                "a",
-                "SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
-                ["ab.block_id = ?"],
-                [block_id],
                 page,
-                "agent",
+                table="agents",
+                alias="a",
+                select="SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
+                where=["ab.block_id = ?"],
+                params=[block_id],
+                what="agent",
+                mark="?",
             )
-        return [_agent(row) for row in rows]
+        return [shared.agent(row) for row in rows]
 
     # ------------------------------------------------------------------ passages
 
@@ -496,16 +476,24 @@ class SQLiteStore:
         rows = self._reader().execute(
             f"SELECT * FROM passages WHERE id IN ({marks})", list(passage_ids)
         )
-        by_id = {row["id"]: _passage(row) for row in rows}
+        by_id = {row["id"]: shared.passage(row) for row in rows}
         return [by_id[pid] for pid in passage_ids if pid in by_id]
 
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
         where, params = _passage_where(filters)
         with self._read() as conn:
-            rows = self._paged(
-                conn, "passages", "p", "SELECT p.* FROM passages p", where, params, page, "passage"
+            rows = shared.keyset_page(
+                conn,
+                page,
+                table="passages",
+                alias="p",
+                select="SELECT p.* FROM passages p",
+                where=where,
+                params=params,
+                what="passage",
+                mark="?",
             )
-        return [_passage(row) for row in rows]
+        return [shared.passage(row) for row in rows]
 
     def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
         assignments = "text = ?, tags = ?, metadata = ?, updated_at = ?"
@@ -789,10 +777,18 @@ class SQLiteStore:
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = _message_where(filters)
         with self._read() as conn:
-            rows = self._paged(
-                conn, "messages", "m", "SELECT m.* FROM messages m", where, params, page, "message"
+            rows = shared.keyset_page(
+                conn,
+                page,
+                table="messages",
+                alias="m",
+                select="SELECT m.* FROM messages m",
+                where=where,
+                params=params,
+                what="message",
+                mark="?",
             )
-        return [_message(row) for row in rows]
+        return [shared.message(row) for row in rows]
 
     def search_messages(
         self, query: str, filters: MessageFilter, limit: int
@@ -809,7 +805,7 @@ class SQLiteStore:
             sql += " AND " + " AND ".join(where)
         sql += " ORDER BY rank LIMIT ?"
         rows = self._reader().execute(sql, [match, *params, limit]).fetchall()
-        return [(_message(row), -row["rank"]) for row in rows]
+        return [(shared.message(row), -row["rank"]) for row in rows]
 
     # ------------------------------------------------------------------ idempotency
 
@@ -855,53 +851,6 @@ class SQLiteStore:
 
 
 # ---------------------------------------------------------------------- row mapping and SQL bits
-
-
-def _agent(row: sqlite3.Row) -> Agent:
-    return Agent(
-        id=row["id"],
-        name=row["name"],
-        description=row["description"],
-        system=row["system"],
-        agent_type=row["agent_type"],
-        model=row["model"],
-        embedding=row["embedding"],
-        tags=json.loads(row["tags"]),
-        metadata=json.loads(row["metadata"]),
-        timezone=row["timezone"],
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-    )
-
-
-def _block(row: sqlite3.Row) -> Block:
-    return Block(
-        id=row["id"],
-        label=row["label"],
-        value=row["value"],
-        limit=row["char_limit"],
-        description=row["description"],
-        read_only=bool(row["read_only"]),
-        metadata=json.loads(row["metadata"]),
-        tags=json.loads(row["tags"]),
-        owner_agent_id=row["owner_agent_id"],
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-    )
-
-
-def _passage(row: sqlite3.Row) -> Passage:
-    return Passage(
-        id=row["id"],
-        agent_id=row["agent_id"],
-        text=row["text"],
-        tags=json.loads(row["tags"]),
-        metadata=json.loads(row["metadata"]),
-        embedding_handle=row["embedding_handle"],
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-        context=row["context"].split(),
-    )
 
 
 def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
@@ -984,21 +933,6 @@ def _seqs_where(
             )
         )
     return np.array(kept, dtype=np.int64)
-
-
-def _message(row: sqlite3.Row) -> Message:
-    return Message(
-        id=row["id"],
-        agent_id=row["agent_id"],
-        message_type=row["message_type"],
-        content=row["content"],
-        conversation_id=row["conversation_id"],
-        tool_name=row["tool_name"],
-        tool_call_id=row["tool_call_id"],
-        is_err=bool(row["is_err"]),
-        metadata=json.loads(row["metadata"]),
-        created_at=parse_time(row["created_at"]),
-    )
 
 
 def _fts_match(query: str) -> str:

@@ -1,0 +1,129 @@
+"""What both stores share: rows to domain objects, and keyset pagination. The SQL text of each
+backend stays in its own module; a row here is anything indexed by column name (sqlite3.Row,
+psycopg's dict_row)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from mnemo.errors import NotFound
+from mnemo.models import Agent, Block, Message, Passage, parse_time
+from mnemo.store.base import Page
+
+Row = Mapping[str, Any]
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+
+def decoded(value: Any) -> Any:
+    """A JSON column: text in SQLite, already decoded by psycopg from jsonb."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def moment(value: Any) -> datetime:
+    """A time column: ISO text in SQLite, a datetime from PostgreSQL."""
+    return value if isinstance(value, datetime) else parse_time(value)
+
+
+def agent(row: Row) -> Agent:
+    return Agent(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        system=row["system"],
+        agent_type=row["agent_type"],
+        model=row["model"],
+        embedding=row["embedding"],
+        tags=decoded(row["tags"]),
+        metadata=decoded(row["metadata"]),
+        timezone=row["timezone"],
+        created_at=moment(row["created_at"]),
+        updated_at=moment(row["updated_at"]),
+    )
+
+
+def block(row: Row) -> Block:
+    return Block(
+        id=row["id"],
+        label=row["label"],
+        value=row["value"],
+        limit=row["char_limit"],
+        description=row["description"],
+        read_only=bool(row["read_only"]),
+        metadata=decoded(row["metadata"]),
+        tags=decoded(row["tags"]),
+        owner_agent_id=row["owner_agent_id"],
+        created_at=moment(row["created_at"]),
+        updated_at=moment(row["updated_at"]),
+    )
+
+
+def passage(row: Row) -> Passage:
+    return Passage(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        text=row["text"],
+        tags=decoded(row["tags"]),
+        metadata=decoded(row["metadata"]),
+        embedding_handle=row["embedding_handle"],
+        created_at=moment(row["created_at"]),
+        updated_at=moment(row["updated_at"]),
+        context=row["context"].split(),
+    )
+
+
+def message(row: Row) -> Message:
+    return Message(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        message_type=row["message_type"],
+        content=row["content"],
+        conversation_id=row["conversation_id"],
+        tool_name=row["tool_name"],
+        tool_call_id=row["tool_call_id"],
+        is_err=bool(row["is_err"]),
+        metadata=decoded(row["metadata"]),
+        created_at=moment(row["created_at"]),
+    )
+
+
+def keyset_page(
+    conn: Connection,
+    page: Page,
+    *,
+    table: str,
+    alias: str,
+    select: str,
+    where: list[str],
+    params: list[Any],
+    what: str,
+    mark: str,
+) -> list[Any]:
+    """Rows in (created_at, seq) order strictly after/before the cursor ids of `page`.
+    `mark` is the backend's parameter placeholder (`?` or `%s`)."""
+    where = list(where)
+    params = list(params)
+    for cursor, is_after in ((page.after, True), (page.before, False)):
+        if not cursor:
+            continue
+        row = conn.execute(
+            f"SELECT created_at, seq FROM {table} WHERE id = {mark}", (cursor,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"No {what} found with id {cursor!r} (pagination cursor)")
+        # "after" means later in the sort order: greater when ascending, smaller when not.
+        op = ">" if is_after == page.ascending else "<"
+        where.append(f"({alias}.created_at, {alias}.seq) {op} ({mark}, {mark})")
+        params.extend([row["created_at"], row["seq"]])
+    # Only `before`: take the rows nearest the cursor, then restore the order.
+    flip = bool(page.before and not page.after)
+    direction = "ASC" if page.ascending != flip else "DESC"
+    sql = f"{select} {'WHERE ' + ' AND '.join(where) if where else ''} "
+    sql += f"ORDER BY {alias}.created_at {direction}, {alias}.seq {direction} LIMIT {mark}"
+    rows = conn.execute(sql, [*params, page.limit]).fetchall()
+    return rows[::-1] if flip else rows
