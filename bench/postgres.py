@@ -38,7 +38,8 @@ from latency import sentences, start, vocabulary
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store.base import PassageFilter
-from mnemo.store.postgres import PostgresStore, auto_ef_search, indexed_passages
+from mnemo.store.postgres import PostgresStore
+from mnemo.store.postgres_vectors import auto_ef_search, indexed_passages
 
 
 def main() -> None:

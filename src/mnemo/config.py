@@ -40,7 +40,7 @@ class Settings:
     # (~2 KB per passage), or the build slows down many times. Mind the database's memory.
     index_build_memory: str = "256MB"
     # HNSW candidate list per vector search, 1 to 1,000; 0 grows it with the index (store/
-    # postgres.py: auto_ef_search), which keeps recall@10 near 0.99 (docs/postgres.md).
+    # postgres_vectors.py: auto_ef_search), which keeps recall@10 near 0.99 (docs/postgres.md).
     hnsw_ef_search: int = 0
     api_key: str = ""
     # Host names clients may use besides loopback and the bound address, comma-separated;

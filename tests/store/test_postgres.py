@@ -19,12 +19,8 @@ from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, Page, PassageFilter
-from mnemo.store.postgres import (
-    PostgresStore,
-    auto_ef_search,
-    hnsw_query,
-    indexed_passages,
-)
+from mnemo.store.postgres import PostgresStore
+from mnemo.store.postgres_vectors import auto_ef_search, hnsw_query, indexed_passages
 from mnemo.text import ANALYZER_VERSION, OWN_WEIGHT
 from tests.postgres import fresh_database
 
@@ -157,7 +153,7 @@ def test_a_populated_database_keeps_its_vector_index_and_searches_by_it(
     assert _uses_hnsw(url, "vector")
     searching = PostgresStore(url, exact_scan_max_rows=0)
     with searching.pool.connection() as conn:
-        assert searching._hnsw_type(conn) == "vector"
+        assert searching.vectors._hnsw_type(conn) == "vector"
     hits = searching.vector_search(vectors[11], DEFAULT_EMBEDDING, PassageFilter(), 3)
     assert hits[0][0] == passages[11].id
     assert math.isclose(hits[0][1], 1.0, abs_tol=1e-5)  # scored at full precision
@@ -266,7 +262,7 @@ def test_upgrade_drops_the_postings_blocks_already_hold(postgres_url: str) -> No
     url = fresh_database(postgres_url)
     store = PostgresStore(url)
     passages = _agent_with_passages(store, [f"upgrade note {i} about canary" for i in range(30)])
-    store.compact_postings()
+    store.compactor.compact()
     with psycopg.connect(url, autocommit=True) as other:  # no background round meanwhile
         other.execute("SELECT pg_advisory_lock(%s)", (postgres_postings.COMPACT_LOCK,))
         store.update_passage(dataclasses.replace(passages[0], text="renamed to rollback"), None)
@@ -289,7 +285,7 @@ def test_upgrade_drops_the_postings_blocks_already_hold(postgres_url: str) -> No
         mine = PassageFilter(agent_ids=[passages[0].agent_id])
         assert [pid for pid, _ in store.lexical_search("rollback", mine, 5)] == [passages[0].id]
         assert len(store.lexical_search("canary", mine, 50)) == 29
-    store.compact_postings()
+    store.compactor.compact()
     assert _postings(url) == _expected_postings(url)
     store.close()
 

@@ -139,7 +139,7 @@ def test_search_reads_exactly_the_postings_through_writes_and_compactions(
     _assert_exact(url, *scopes)  # nothing packed yet: all read from passage_terms
     assert _unblocked_terms(url) > 2_900
 
-    assert store.compact_postings() == 2_900
+    assert store.compactor.compact() == 2_900
     covered, newest, pending = _state(url)
     assert (covered, pending) == (newest, 0)
     _assert_exact(url, *scopes)
@@ -162,7 +162,7 @@ def test_search_reads_exactly_the_postings_through_writes_and_compactions(
     assert _unblocked_terms(url) > 0  # the new passages' and the edited ones' postings
     _assert_exact(url, *scopes)
 
-    store.compact_postings()
+    store.compactor.compact()
     covered, newest, pending = _state(url)
     assert (covered, pending) == (newest, 0)
     _assert_exact(url, *scopes)
@@ -187,7 +187,7 @@ def test_rankings_are_the_same_before_and_after_packing(postgres_url: str) -> No
     scope = PassageFilter(agent_ids=[passages[0].agent_id])
     queries = ["helm pod", "canary rollback alert", "cluster disk", "tls quota node deploy"]
     before = [store.lexical_search(q, scope, 20) for q in queries]
-    store.compact_postings()
+    store.compactor.compact()
     after = [store.lexical_search(q, scope, 20) for q in queries]
     for old, new in zip(before, after, strict=True):
         assert [pid for pid, _ in new] == [pid for pid, _ in old]
@@ -225,5 +225,5 @@ def test_compaction_waits_for_no_writer_and_no_other_replica(postgres_url: str) 
         other.execute("SELECT pg_advisory_lock(%s)", (postgres_postings.COMPACT_LOCK,))
         with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
             assert postgres_postings.compact(conn) == 0
-    assert store.compact_postings() == 10
+    assert store.compactor.compact() == 10
     store.close()

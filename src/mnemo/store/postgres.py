@@ -2,37 +2,31 @@
 
 - psycopg 3 with a bounded pool and a statement timeout; pool exhaustion and a lost database
   surface as StoreUnavailable (HTTP 503 with Retry-After), never as a hang.
-- Lexical search: BM25 from a trigger-maintained postings table (term, agent, passage, tf,
-  length) read by an index-only scan, packed, and ranked in the replica (store/bm25.py); IDF
-  over the searched agents' passages (docs/postgres.md).
-- Vector search: HNSW (cosine) on the default 384-d embedder, with iterative scans so filters
-  apply before the top k; an exact scan when the filtered set is small or the index returns too
-  few rows.
+- Lexical search: BM25 over the searched agents' passages, from the postings of
+  postgres_postings.py (kept by triggers, packed into blocks in the background), ranked in the
+  replica by bm25.py.
+- Vector search: postgres_vectors.py (HNSW with iterative scans, or an exact scan).
+- Bulk loads (migrate-data, import): postgres_bulk.py (binary COPY, indexes built at the end).
+- Schema: postgres_migrations.py. Row mapping and pagination: shared.py, as for SQLite.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import struct
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from psycopg.rows import dict_row
-from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from mnemo.config import DEFAULT_EMBEDDING
-from mnemo.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from mnemo.errors import Conflict, NotFound, StoreUnavailable
 from mnemo.models import Agent, Block, Message, Passage, utcnow
 from mnemo.store import bm25, bulk_writer, postgres_migrations, postgres_postings, row_order, shared
 from mnemo.store.base import (
@@ -45,52 +39,29 @@ from mnemo.store.base import (
     Page,
     PassageFilter,
 )
-from mnemo.store.postgres_migrations import HNSW_DIMENSION
+from mnemo.store.postgres_bulk import (
+    PassageBatch,
+    PassageCopier,
+    build_indexes,
+    neighbourhoods_of,
+)
+from mnemo.store.postgres_vectors import EXACT_SCAN_MAX_ROWS, VectorSearch, vector_literal
 from mnemo.store.row_order import Neighbourhoods
-from mnemo.text import index_terms, query_terms, search_terms
+from mnemo.store.shared import Expiring
+from mnemo.text import query_terms, search_terms
 
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=5)
-COMPACT_AFTER = 2.0  # seconds after a passage write before its postings are packed into blocks
-COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other replicas' writes
-EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows, an exact scan is cheap (~6 µs a row)
 CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
 REINDEX_LOCK = 0x6D6E656D6F02  # advisory lock: one replica re-analyses the passages at a time
 SINGLE_MODEL_TTL = 60.0  # seconds an agent found on one embedding model is not checked again
-INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size (auto_ef_search) and type are reused
-EF_SEARCH_MAX = 1000  # pgvector's limit
-K = TypeVar("K")
-V = TypeVar("V")
-# What one COPY writes: passages, their embeddings, their bulk-load sort keys (row_order.py).
-PassageBatch = tuple[Sequence[Passage], np.ndarray, list[int | None]]
 # What a Passage is read from: not the embedding (1.5 KB as text) nor the tsvector.
 PASSAGE_COLUMNS = (
     "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
     " {t}.created_at, {t}.updated_at, {t}.context"
 )
-
-
-class Expiring(Generic[K, V]):
-    """Values kept for `ttl` seconds each; past `size` keys, all are dropped at once."""
-
-    def __init__(self, ttl: float, size: int = 1024) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._values: dict[K, tuple[V, float]] = {}
-
-    def get(self, key: K) -> V | None:
-        found = self._values.get(key)
-        return found[0] if found is not None and found[1] > time.monotonic() else None
-
-    def put(self, key: K, value: V) -> None:
-        if len(self._values) > self.size:
-            self._values.clear()
-        self._values[key] = (value, time.monotonic() + self.ttl)
-
-    def clear(self) -> None:
-        self._values.clear()
 
 
 class PostgresStore:
@@ -104,33 +75,20 @@ class PostgresStore:
         exact_scan_max_rows: int = EXACT_SCAN_MAX_ROWS,
         index_build_memory: str = "256MB",
         ef_search: int = 0,
-        compact_after: float = COMPACT_AFTER,
+        compact_after: float = postgres_postings.COMPACT_AFTER,
         load_order_sample: int = row_order.SAMPLE,
     ) -> None:
         self.url = url
         self.load_order_sample = load_order_sample
-        self.compact_after = compact_after
-        self.exact_scan_max_rows = exact_scan_max_rows
         self._schema_current = False
-        self._vector_type: int | None = None
         self.index_build_memory = index_build_memory
-        if not 0 <= ef_search <= EF_SEARCH_MAX:
-            raise InvalidInput(
-                f"hnsw_ef_search must be between 1 and {EF_SEARCH_MAX} (pgvector's range), or 0"
-                f" to grow it with the index; got {ef_search}"
-            )
-        self.ef_search = ef_search
-        self._indexed = Expiring[None, int](INDEXED_SIZE_TTL)  # passages in the HNSW index
-        self._graph_type = Expiring[None, str](INDEXED_SIZE_TTL)  # what the index holds
+        self.vectors = VectorSearch(exact_scan_max_rows, ef_search)
+        self.compactor = postgres_postings.Compactor(self._conn, compact_after)
+        self._copier = PassageCopier()
         self._corpus_sizes = Expiring[tuple[str, ...] | None, int](CORPUS_TTL)
-        self._large_scopes = Expiring[tuple[tuple[str, ...], str], bool](CORPUS_TTL)
         self._single_model = Expiring[tuple[str, str], bool](SINGLE_MODEL_TTL)
-        self._written = threading.Event()
-        self._closed = threading.Event()
-        self._loading = False
         self._row_order: Neighbourhoods | None = None  # set during a bulk load
         self._bulk_writer: bulk_writer.BulkWriter[PassageBatch] | None = None  # likewise
-        self._compactor: threading.Thread | None = None
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -185,7 +143,7 @@ class PostgresStore:
             conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
             conn.execute(postgres_migrations.HNSW_INDEX_CONCURRENTLY)
             conn.execute("ANALYZE passages")
-        self._graph_type.put(None, postgres_migrations.HNSW_TYPE)
+        self.vectors.index_built()
         return [f"built the HNSW index ({time.perf_counter() - began:.1f} s)"]
 
     @staticmethod
@@ -212,46 +170,8 @@ class PostgresStore:
             yield conn
 
     def close(self) -> None:
-        self._closed.set()
-        self._written.set()
-        if self._compactor is not None:
-            self._compactor.join(timeout=30)
+        self.compactor.close()
         self.pool.close()
-
-    # ------------------------------------------------------------------ posting blocks
-
-    def compact_postings(self) -> int:
-        """Pack recent passages and changes into posting blocks until none are left (or
-        another replica is doing it). Returns how many passages and changes it took in."""
-        total = 0
-        while not self._closed.is_set():
-            with self._conn() as conn:
-                done = postgres_postings.compact(conn)
-            if not done:
-                break
-            total += done
-        return total
-
-    def _passages_written(self) -> None:
-        self._written.set()
-        if self._compactor is None and not self._loading:
-            self._compactor = threading.Thread(
-                target=self._compact_in_background, name="mnemo-postings", daemon=True
-            )
-            self._compactor.start()
-
-    def _compact_in_background(self) -> None:
-        while not self._closed.is_set():
-            self._written.wait(COMPACT_IDLE)
-            if self._closed.wait(self.compact_after):
-                return
-            self._written.clear()
-            if self._loading:
-                continue
-            try:
-                self.compact_postings()
-            except (StoreUnavailable, psycopg.Error) as exc:
-                log.warning("packing keyword postings failed, will retry: %s", exc)
 
     def healthy(self) -> bool:
         """The database answers and has this server's schema: a pod started before the
@@ -285,14 +205,10 @@ class PostgresStore:
                 self._insert_agent(conn, item.agent, item.new_blocks, item.block_ids)
                 _insert_messages(conn, item.messages)
                 if item.passages:
-                    batch = (
-                        item.passages,
-                        item.vectors,
-                        self._neighbourhoods_of(item.passages, item.vectors),
-                    )
-                    self._copy_rows(conn, batch)
+                    order = neighbourhoods_of(self._row_order, item.passages, item.vectors)
+                    self._copier.copy(conn, (item.passages, item.vectors, order))
         if any(item.passages for item in contents):
-            self._passages_written()
+            self.compactor.written()
 
     def _insert_agent(
         self,
@@ -554,89 +470,16 @@ class PostgresStore:
         once the rows are committed."""
         if not passages:
             return
-        batch = (passages, vectors, self._neighbourhoods_of(passages, vectors))
+        batch = (passages, vectors, neighbourhoods_of(self._row_order, passages, vectors))
         if self._bulk_writer is not None:
             self._bulk_writer.put(batch)
         else:
             self._copy_passages(batch)
-        self._passages_written()
+        self.compactor.written()
 
     def _copy_passages(self, batch: PassageBatch) -> None:
         with self._tx() as conn:
-            self._copy_rows(conn, batch)
-
-    def _copy_rows(self, conn: psycopg.Connection[Any], batch: PassageBatch) -> None:
-        passages, vectors, neighbourhoods = batch
-        columns = (
-            "id, agent_id, text, tags, metadata, embedding_handle, embedding,"
-            " created_at, updated_at, neighbourhood, context, lexemes"
-        )
-        vector_oid = self._vector_oid(conn)
-        # Binary COPY: formatting 384 floats as text took ~80% of a bulk load's time.
-        with (
-            conn.cursor() as cursor,
-            cursor.copy(f"COPY passages ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.set_types(
-                [
-                    "text",
-                    "text",
-                    "text",
-                    "jsonb",
-                    "jsonb",
-                    "text",
-                    vector_oid,
-                    "timestamptz",
-                    "timestamptz",
-                    "int4",
-                    "text",
-                    "text",
-                ]
-            )
-            for p, v, n in zip(passages, vectors, neighbourhoods, strict=True):
-                copy.write_row(
-                    (
-                        p.id,
-                        p.agent_id,
-                        p.text,
-                        Jsonb(p.tags),
-                        Jsonb(p.metadata),
-                        p.embedding_handle,
-                        np.asarray(v, dtype=np.float32),
-                        p.created_at,
-                        p.updated_at,
-                        n,
-                        " ".join(p.context),
-                        _lexemes(p),
-                    )
-                )
-
-    def _neighbourhoods_of(
-        self, passages: Sequence[Passage], vectors: np.ndarray
-    ) -> list[int | None]:
-        """During a bulk load, the sort key (row_order.py) of each passage the HNSW index holds."""
-        keys: list[int | None] = [None] * len(passages)
-        if self._row_order is None:
-            return keys
-        indexed = [
-            i for i, p in enumerate(passages) if _in_hnsw(p.embedding_handle, len(vectors[i]))
-        ]
-        if indexed:
-            assigned = self._row_order.assign([passages[i].id for i in indexed], vectors[indexed])
-            for i, key in zip(indexed, assigned, strict=True):
-                keys[i] = key
-        return keys
-
-    def _vector_oid(self, conn: psycopg.Connection[Any]) -> int:
-        """pgvector's type oid, with a binary dumper for numpy arrays on this connection."""
-        if self._vector_type is None:
-            info = TypeInfo.fetch(conn, "vector")
-            if info is None:
-                raise StoreUnavailable("the pgvector extension is not installed in this database")
-            self._vector_type = info.oid
-        dumper = type("VectorDumper", (_VectorBinaryDumper,), {"oid": self._vector_type})
-        conn.adapters.register_dumper(np.ndarray, dumper)
-        return self._vector_type
+            self._copier.copy(conn, batch)
 
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
@@ -653,7 +496,7 @@ class PostgresStore:
             if bulk:
                 conn.execute(f"DROP INDEX IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
                 postgres_postings.suspend(conn)
-        self._loading = bulk
+        self.compactor.paused = bulk
         if bulk:
             if self.load_order_sample:
                 self._row_order = Neighbourhoods(self.load_order_sample)
@@ -671,43 +514,10 @@ class PostgresStore:
             finally:
                 if bulk:
                     try:
-                        self._build_indexes(order)
+                        build_indexes(self.url, self.index_build_memory, order)
+                        self.vectors.index_built()
                     finally:
-                        self._loading = False
-
-    def _build_indexes(self, order: Neighbourhoods | None) -> None:
-        # Its own connection: the session settings of a long build must not go back to the pool.
-        with psycopg.connect(self.url, row_factory=dict_row) as conn:
-            conn.execute("SET statement_timeout = 0")  # a large build takes minutes
-            conn.execute(
-                "SELECT set_config('maintenance_work_mem', %s, false)", (self.index_build_memory,)
-            )
-            began = time.perf_counter()
-            if order is not None and order.learned:
-                _cluster_by_neighbourhood(conn, *order.backlog())
-                conn.commit()
-            ordered = time.perf_counter()
-            postgres_postings.rebuild(conn)
-            postings = time.perf_counter()
-            conn.execute(postgres_migrations.HNSW_INDEX)
-            conn.commit()
-            self._graph_type.put(None, postgres_migrations.HNSW_TYPE)
-            hnsw = time.perf_counter()
-            # Fresh rows have no planner statistics: without them searches plan sequential
-            # scans until autovacuum comes round. The passages' visibility map is left to
-            # autovacuum (a search reads passage rows from the heap anyway): vacuuming them here
-            # took 3.5 of 50 s at 100,000 passages.
-            conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE) posting_blocks")
-            conn.execute("ANALYZE passages")
-            log.info(
-                "bulk load indexes: row order %.1f s, keyword postings %.1f s, HNSW %.1f s,"
-                " statistics %.1f s",
-                ordered - began,
-                postings - ordered,
-                hnsw - postings,
-                time.perf_counter() - hnsw,
-            )
+                        self.compactor.paused = False
 
     def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
         if not passage_ids:
@@ -743,11 +553,11 @@ class PostgresStore:
             Jsonb(passage.tags),
             Jsonb(passage.metadata),
             passage.updated_at,
-            _lexemes(passage),
+            postgres_postings.lexemes(passage),
         ]
         if vector is not None:
             assignments += ", embedding = %s"
-            params.append(_vector(vector))
+            params.append(vector_literal(vector))
         with self._tx() as conn:
             updated = (
                 conn.execute(
@@ -755,13 +565,13 @@ class PostgresStore:
                 ).rowcount
                 > 0
             )
-        self._passages_written()
+        self.compactor.written()
         return updated
 
     def delete_passage(self, passage_id: str) -> bool:
         with self._tx() as conn:
             deleted = conn.execute("DELETE FROM passages WHERE id = %s", (passage_id,)).rowcount
-        self._passages_written()
+        self.compactor.written()
         return deleted > 0
 
     def count_passages(self, agent_id: str | None = None) -> int:
@@ -798,9 +608,9 @@ class PostgresStore:
         with self._tx() as conn, conn.cursor() as cursor:
             cursor.executemany(
                 "UPDATE passages SET embedding = %s::vector, embedding_handle = %s WHERE id = %s",
-                [(_vector(v), handle, p.id) for p, v in zip(passages, vectors, strict=True)],
+                [(vector_literal(v), handle, p.id) for p, v in zip(passages, vectors, strict=True)],
             )
-        self._passages_written()
+        self.compactor.written()
 
     def similarities(
         self, vector: np.ndarray, handle: str, passage_ids: Sequence[str]
@@ -811,7 +621,7 @@ class PostgresStore:
             rows = conn.execute(
                 "SELECT id, 1 - (embedding <=> %s::vector) AS score FROM passages"
                 " WHERE id = ANY(%s) AND embedding_handle = %s AND embedding IS NOT NULL",
-                (_vector(vector), list(passage_ids), handle),
+                (vector_literal(vector), list(passage_ids), handle),
             ).fetchall()
         return {r["id"]: float(r["score"]) for r in rows}
 
@@ -888,7 +698,10 @@ class PostgresStore:
                     with conn.transaction(), conn.cursor() as cursor:
                         cursor.executemany(
                             "UPDATE passages SET context = %s, lexemes = %s WHERE id = %s",
-                            [(" ".join(p.context), _lexemes(p), p.id) for p in batch],
+                            [
+                                (" ".join(p.context), postgres_postings.lexemes(p), p.id)
+                                for p in batch
+                            ],
                         )
                     done += len(batch)
                 with conn.transaction():
@@ -898,7 +711,7 @@ class PostgresStore:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (REINDEX_LOCK,))
                 conn.autocommit = False
-        self._passages_written()
+        self.compactor.written()
         return done
 
     def _passing_postings(
@@ -938,76 +751,12 @@ class PostgresStore:
             self._corpus_sizes.put(key, size)
         return size
 
-    def _over_exact_scan(
-        self, conn: psycopg.Connection[Any], where: list[str], params: list[Any]
-    ) -> bool:
-        """Whether the searched passages are too many for an exact scan. A scope found large
-        stays large for CORPUS_TTL seconds without being counted again (3-4 ms at 1M)."""
-        key = (tuple(where), repr(params))
-        if self._large_scopes.get(key):
-            return True
-        count = conn.execute(
-            "SELECT count(*) AS n FROM (SELECT 1 FROM passages p"
-            f" WHERE {' AND '.join(where)}"
-            f" LIMIT {self.exact_scan_max_rows + 1}) c",
-            params,
-        ).fetchone()["n"]
-        if count <= self.exact_scan_max_rows:
-            return False
-        self._large_scopes.put(key, True)
-        return True
-
-    def _auto_ef_search(self, conn: psycopg.Connection[Any]) -> int:
-        size = self._indexed.get(None)
-        if size is None:
-            size = indexed_passages(conn)
-            self._indexed.put(None, size)
-        return auto_ef_search(size)
-
-    def _hnsw_type(self, conn: psycopg.Connection[Any]) -> str:
-        graph = self._graph_type.get(None)
-        if graph is None:
-            graph = postgres_migrations.hnsw_index_type(conn)
-            self._graph_type.put(None, graph)
-        return graph
-
     def vector_search(
         self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
         where, params = _passage_where(filters)
-        where = ["p.embedding_handle = %s", "p.embedding IS NOT NULL", *where]
-        params = [handle, *params]
-        literal = _vector(vector)
-        dims = len(vector)
         with self._tx() as conn:
-            indexed = _in_hnsw(handle, dims)
-            if indexed and not filters.narrows and self._over_exact_scan(conn, where, params):
-                ef_search = min(
-                    max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX
-                )
-                conn.execute(
-                    "SET LOCAL hnsw.iterative_scan = relaxed_order;"
-                    f" SET LOCAL hnsw.ef_search = {ef_search}"
-                )
-                indexed_where = [
-                    f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}",
-                    *where[1:],
-                ]
-                rows = conn.execute(
-                    hnsw_query(self._hnsw_type(conn), indexed_where),
-                    [literal, *params[1:], literal, limit],
-                ).fetchall()
-                # Fewer than asked for: the scope has shrunk since it was counted.
-                if len(rows) >= limit:
-                    return sorted(((r["id"], float(r["score"])) for r in rows), key=lambda h: -h[1])
-            rows = conn.execute(
-                "WITH c AS MATERIALIZED (SELECT p.id, p.seq, p.embedding FROM passages p"
-                f" WHERE {' AND '.join(where)} AND vector_dims(p.embedding) = %s)"
-                " SELECT id, 1 - (embedding <=> %s::vector) AS score FROM c"
-                " ORDER BY embedding <=> %s::vector, seq LIMIT %s",
-                [*params, dims, literal, literal, limit],
-            ).fetchall()
-        return [(r["id"], float(r["score"])) for r in rows]
+            return self.vectors.search(conn, vector, handle, where, params, filters.narrows, limit)
 
     # ------------------------------------------------------------------ messages
 
@@ -1096,11 +845,6 @@ class PostgresStore:
 # ---------------------------------------------------------------------- mapping and SQL bits
 
 
-def _in_hnsw(handle: str, dimensions: int) -> bool:
-    """Whether the HNSW index (partial on the default embedder) holds such embeddings."""
-    return handle == DEFAULT_EMBEDDING and dimensions == HNSW_DIMENSION
-
-
 def _cluster_by_neighbourhood(
     conn: psycopg.Connection[Any], backlog_ids: list[str], backlog: list[int]
 ) -> None:
@@ -1125,39 +869,8 @@ def _safe(url: str) -> str:
     return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
 
 
-class _VectorBinaryDumper(Dumper):
-    """pgvector's binary input: dimensions and a reserved zero (uint16 each), then big-endian
-    float4 values."""
-
-    format = Format.BINARY
-
-    def dump(self, obj: np.ndarray) -> bytes:
-        values = np.asarray(obj, dtype=">f4")
-        return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
-
-
-def _vector(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
-
-
 def _tsquery(query: str) -> str:
     return " | ".join(query_terms(query))
-
-
-def _lexemes(passage: Passage) -> str:
-    """A passage's keyword terms as a tsvector literal (`lexemes::tsvector` is its text_tsv):
-    each term with as many positions as its frequency, so PostgreSQL counts what SQLite does."""
-    frequencies, _ = bm25.term_frequencies(index_terms(passage.text, passage.context))
-    return " ".join(f"'{_quoted(term)}':{_POSITIONS[tf]}" for term, tf in frequencies.items())
-
-
-# "1", "1,2", "1,2,3", ...: the positions of a term that occurs that many times.
-_POSITIONS = ["", *(",".join(map(str, range(1, n + 1))) for n in range(1, bm25.TF_MAX + 1))]
-
-
-def _quoted(term: str) -> str:
-    """A lexeme inside single quotes of a tsvector literal."""
-    return term.replace("\\", "\\\\").replace("'", "''")
 
 
 def _tag_clause(
@@ -1210,35 +923,6 @@ def _message_where(filters: MessageFilter) -> tuple[list[str], list[Any]]:
         where.append("m.created_at <= %s")
         params.append(filters.end)
     return where, params
-
-
-def hnsw_query(graph: str, where: list[str]) -> str:
-    """The nearest passages by the HNSW index on `graph` (`vector` or `halfvec`: the expression
-    must be the index's for PostgreSQL to use it), scored at full precision. Parameters: the
-    query vector, those of `where`, the query vector again, the limit."""
-    dims = HNSW_DIMENSION
-    return (
-        f"SELECT p.id, 1 - ((p.embedding::vector({dims})) <=> %s::vector({dims})) AS score"
-        f" FROM passages p WHERE {' AND '.join(where)}"
-        f" ORDER BY (p.embedding::{graph}({dims})) <=> %s::{graph}({dims}) LIMIT %s"
-    )
-
-
-def indexed_passages(conn: psycopg.Connection[Any]) -> int:
-    """About how many passages the HNSW index holds, from PostgreSQL's statistics: the index's
-    count is set when it is built, the table's by autovacuum as rows arrive."""
-    return conn.execute(
-        "SELECT greatest((SELECT reltuples FROM pg_class"
-        f"  WHERE oid = to_regclass('{postgres_migrations.HNSW_INDEX_NAME}')),"
-        " (SELECT reltuples FROM pg_class WHERE oid = 'passages'::regclass), 0)::bigint AS n"
-    ).fetchone()["n"]
-
-
-def auto_ef_search(indexed: int) -> int:
-    """HNSW ef_search that keeps recall@10 near 0.99 as the index grows: 100 up to ~166,000
-    passages, then 600 per million, up to EF_SEARCH_MAX (the recall at each size:
-    docs/postgres.md and docs/benchmarks.md)."""
-    return min(max(100, -(-indexed * 600 // 1_000_000)), EF_SEARCH_MAX)
 
 
 def _insert_messages(conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:

@@ -17,17 +17,28 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import psycopg
 
+from mnemo.errors import StoreUnavailable
+from mnemo.models import Passage
 from mnemo.store import bm25
+from mnemo.text import index_terms
+
+log = logging.getLogger(__name__)
 
 BLOCK_POSTINGS = 1024  # 8 KB of packed postings a row
 ROUND_PASSAGES = 20_000  # passages one compaction round takes in at most
 COMPACT_LOCK = 0x6D6E656D6F01  # advisory lock: one replica compacts at a time
+COMPACT_AFTER = 2.0  # seconds after a passage write before its postings are packed into blocks
+COMPACT_IDLE = 60.0  # how often a replica that wrote nothing looks for other replicas' writes
 COMPACT_LOCK_WAIT = "1s"  # a compaction that cannot get its lock this fast tries again later
 
 # Named apart from m002's passage_terms_pkey: a replica older than m006 compacts only while
@@ -403,3 +414,75 @@ def read_terms(conn: Any, terms: list[str], agent_ids: list[str] | None) -> list
         if len(postings):
             reads.append(TermRead(r["term"], postings))
     return reads
+
+
+def lexemes(passage: Passage) -> str:
+    """A passage's keyword terms as a tsvector literal (`lexemes::tsvector` is its text_tsv):
+    each term with as many positions as its frequency, so PostgreSQL counts what SQLite does."""
+    frequencies, _ = bm25.term_frequencies(index_terms(passage.text, passage.context))
+    return " ".join(f"'{_quoted(term)}':{_POSITIONS[tf]}" for term, tf in frequencies.items())
+
+
+# "1", "1,2", "1,2,3", ...: the positions of a term that occurs that many times.
+_POSITIONS = ["", *(",".join(map(str, range(1, n + 1))) for n in range(1, bm25.TF_MAX + 1))]
+
+
+def _quoted(term: str) -> str:
+    """A lexeme inside single quotes of a tsvector literal."""
+    return term.replace("\\", "\\\\").replace("'", "''")
+
+
+class Compactor:
+    """Packs postings into blocks in a background thread: `after` seconds after the last
+    write, and every COMPACT_IDLE seconds for other replicas' writes. While `paused` (a bulk
+    load), it waits; the load rebuilds the blocks at its end."""
+
+    def __init__(
+        self,
+        connection: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
+        after: float = COMPACT_AFTER,
+    ) -> None:
+        self.connection = connection
+        self.after = after
+        self.paused = False
+        self._written = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def written(self) -> None:
+        """Passages changed: pack their postings soon."""
+        self._written.set()
+        if self._thread is None and not self.paused:
+            self._thread = threading.Thread(target=self._run, name="mnemo-postings", daemon=True)
+            self._thread.start()
+
+    def compact(self) -> int:
+        """Pack recent passages and changes into posting blocks until none are left (or
+        another replica is doing it). Returns how many passages and changes it took in."""
+        total = 0
+        while not self._closed.is_set():
+            with self.connection() as conn:
+                done = compact(conn)
+            if not done:
+                break
+            total += done
+        return total
+
+    def close(self) -> None:
+        self._closed.set()
+        self._written.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            self._written.wait(COMPACT_IDLE)
+            if self._closed.wait(self.after):
+                return
+            self._written.clear()
+            if self.paused:
+                continue
+            try:
+                self.compact()
+            except (StoreUnavailable, psycopg.Error) as exc:
+                log.warning("packing keyword postings failed, will retry: %s", exc)

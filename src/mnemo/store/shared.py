@@ -5,15 +5,18 @@ psycopg's dict_row)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from mnemo.errors import NotFound
 from mnemo.models import Agent, Block, Message, Passage, parse_time
 from mnemo.store.base import Page
 
 Row = Mapping[str, Any]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class Connection(Protocol):
@@ -127,3 +130,24 @@ def keyset_page(
     sql += f"ORDER BY {alias}.created_at {direction}, {alias}.seq {direction} LIMIT {mark}"
     rows = conn.execute(sql, [*params, page.limit]).fetchall()
     return rows[::-1] if flip else rows
+
+
+class Expiring(Generic[K, V]):
+    """Values kept for `ttl` seconds each; past `size` keys, all are dropped at once."""
+
+    def __init__(self, ttl: float, size: int = 1024) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._values: dict[K, tuple[V, float]] = {}
+
+    def get(self, key: K) -> V | None:
+        found = self._values.get(key)
+        return found[0] if found is not None and found[1] > time.monotonic() else None
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._values) > self.size:
+            self._values.clear()
+        self._values[key] = (value, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        self._values.clear()

@@ -1,0 +1,169 @@
+"""Vector search on PostgreSQL: pgvector's HNSW index (cosine, partial on the default 384-d
+embedder) with iterative scans, so filters apply before the top k; an exact scan when the
+filtered set is small, the embedder is not the indexed one, or the index returns too few rows.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.errors import InvalidInput
+from mnemo.store import postgres_migrations
+from mnemo.store.postgres_migrations import HNSW_DIMENSION
+from mnemo.store.shared import Expiring
+
+EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows an exact scan is cheap
+LARGE_SCOPE_TTL = 300.0  # seconds a scope found too large for an exact scan is not counted again
+INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size (auto_ef_search) and type are reused
+EF_SEARCH_MAX = 1000  # pgvector's limit
+
+
+class VectorSearch:
+    """Plans and runs one vector search; keeps what it learned about the index for a while."""
+
+    def __init__(self, exact_scan_max_rows: int = EXACT_SCAN_MAX_ROWS, ef_search: int = 0) -> None:
+        if not 0 <= ef_search <= EF_SEARCH_MAX:
+            raise InvalidInput(
+                f"hnsw_ef_search must be between 1 and {EF_SEARCH_MAX} (pgvector's range), or 0"
+                f" to grow it with the index; got {ef_search}"
+            )
+        self.exact_scan_max_rows = exact_scan_max_rows
+        self.ef_search = ef_search
+        self._indexed = Expiring[None, int](INDEXED_SIZE_TTL)  # passages in the HNSW index
+        self._graph_type = Expiring[None, str](INDEXED_SIZE_TTL)  # what the index holds
+        self._large_scopes = Expiring[tuple[tuple[str, ...], str], bool](LARGE_SCOPE_TTL)
+
+    def index_built(self) -> None:
+        self._graph_type.put(None, postgres_migrations.HNSW_TYPE)
+
+    def search(
+        self,
+        conn: psycopg.Connection[Any],
+        vector: np.ndarray,
+        handle: str,
+        where: list[str],
+        params: list[Any],
+        narrow: bool,
+        limit: int,
+    ) -> list[tuple[str, float]]:
+        """The `limit` passages nearest `vector` among those embedded by `handle` that pass
+        `where` (on alias `p`). A `narrow` filter goes straight to the exact scan. Runs in
+        the caller's transaction (it sets hnsw.* locally)."""
+        where = ["p.embedding_handle = %s", "p.embedding IS NOT NULL", *where]
+        params = [handle, *params]
+        literal = vector_literal(vector)
+        dims = len(vector)
+        if in_hnsw(handle, dims) and not narrow and self._over_exact_scan(conn, where, params):
+            ef_search = min(max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX)
+            conn.execute(
+                "SET LOCAL hnsw.iterative_scan = relaxed_order;"
+                f" SET LOCAL hnsw.ef_search = {ef_search}"
+            )
+            indexed_where = [
+                f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}",
+                *where[1:],
+            ]
+            rows = conn.execute(
+                hnsw_query(self._hnsw_type(conn), indexed_where),
+                [literal, *params[1:], literal, limit],
+            ).fetchall()
+            # Fewer than asked for: the scope has shrunk since it was counted.
+            if len(rows) >= limit:
+                return sorted(((r["id"], float(r["score"])) for r in rows), key=lambda h: -h[1])
+        rows = conn.execute(
+            "WITH c AS MATERIALIZED (SELECT p.id, p.seq, p.embedding FROM passages p"
+            f" WHERE {' AND '.join(where)} AND vector_dims(p.embedding) = %s)"
+            " SELECT id, 1 - (embedding <=> %s::vector) AS score FROM c"
+            " ORDER BY embedding <=> %s::vector, seq LIMIT %s",
+            [*params, dims, literal, literal, limit],
+        ).fetchall()
+        return [(r["id"], float(r["score"])) for r in rows]
+
+    def _over_exact_scan(
+        self, conn: psycopg.Connection[Any], where: list[str], params: list[Any]
+    ) -> bool:
+        """Whether the searched passages are too many for an exact scan. A scope found large
+        stays large for LARGE_SCOPE_TTL seconds without being counted again."""
+        key = (tuple(where), repr(params))
+        if self._large_scopes.get(key):
+            return True
+        count = conn.execute(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM passages p"
+            f" WHERE {' AND '.join(where)}"
+            f" LIMIT {self.exact_scan_max_rows + 1}) c",
+            params,
+        ).fetchone()["n"]
+        if count <= self.exact_scan_max_rows:
+            return False
+        self._large_scopes.put(key, True)
+        return True
+
+    def _auto_ef_search(self, conn: psycopg.Connection[Any]) -> int:
+        size = self._indexed.get(None)
+        if size is None:
+            size = indexed_passages(conn)
+            self._indexed.put(None, size)
+        return auto_ef_search(size)
+
+    def _hnsw_type(self, conn: psycopg.Connection[Any]) -> str:
+        graph = self._graph_type.get(None)
+        if graph is None:
+            graph = postgres_migrations.hnsw_index_type(conn)
+            self._graph_type.put(None, graph)
+        return graph
+
+
+def in_hnsw(handle: str, dimensions: int) -> bool:
+    """Whether the HNSW index (partial on the default embedder) holds such embeddings."""
+    return handle == DEFAULT_EMBEDDING and dimensions == HNSW_DIMENSION
+
+
+def hnsw_query(graph: str, where: list[str]) -> str:
+    """The nearest passages by the HNSW index on `graph` (`vector` or `halfvec`: the expression
+    must be the index's for PostgreSQL to use it), scored at full precision. Parameters: the
+    query vector, those of `where`, the query vector again, the limit."""
+    dims = HNSW_DIMENSION
+    return (
+        f"SELECT p.id, 1 - ((p.embedding::vector({dims})) <=> %s::vector({dims})) AS score"
+        f" FROM passages p WHERE {' AND '.join(where)}"
+        f" ORDER BY (p.embedding::{graph}({dims})) <=> %s::{graph}({dims}) LIMIT %s"
+    )
+
+
+def indexed_passages(conn: psycopg.Connection[Any]) -> int:
+    """About how many passages the HNSW index holds, from PostgreSQL's statistics: the index's
+    count is set when it is built, the table's by autovacuum as rows arrive."""
+    return conn.execute(
+        "SELECT greatest((SELECT reltuples FROM pg_class"
+        f"  WHERE oid = to_regclass('{postgres_migrations.HNSW_INDEX_NAME}')),"
+        " (SELECT reltuples FROM pg_class WHERE oid = 'passages'::regclass), 0)::bigint AS n"
+    ).fetchone()["n"]
+
+
+def auto_ef_search(indexed: int) -> int:
+    """HNSW ef_search that keeps recall@10 near 0.99 as the index grows: 100 up to ~166,000
+    passages, then 600 per million, up to EF_SEARCH_MAX (the recall at each size:
+    docs/postgres.md and docs/benchmarks.md)."""
+    return min(max(100, -(-indexed * 600 // 1_000_000)), EF_SEARCH_MAX)
+
+
+class VectorBinaryDumper(Dumper):
+    """pgvector's binary input: dimensions and a reserved zero (uint16 each), then big-endian
+    float4 values."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: np.ndarray) -> bytes:
+        values = np.asarray(obj, dtype=">f4")
+        return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
