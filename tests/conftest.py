@@ -83,6 +83,11 @@ def start_server(
     raise RuntimeError(f"server did not become ready in {timeout}s:\n{server.log()}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first: a worker that draws one late would finish alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--database-url",

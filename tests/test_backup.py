@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import start_server
 from tests.postgres import fresh_database
@@ -84,6 +85,7 @@ def snapshot(url: str, ids: dict[str, str]) -> dict[str, object]:
     return state
 
 
+@pytest.mark.slow
 def test_export_all_then_import_restores_everything(tmp_path: Path, postgres_url: str) -> None:
     source = start_server(tmp_path / "source")
     try:

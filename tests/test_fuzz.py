@@ -24,6 +24,7 @@ CHECKS = ",".join(
 SECONDS_PER_BACKEND = 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_fuzzing_finds_no_server_error_and_no_schema_mismatch(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest

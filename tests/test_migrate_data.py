@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mnemo.text import ANALYZER_VERSION
 from tests.conftest import start_server
 from tests.postgres import fresh_database
@@ -20,6 +22,7 @@ def migrate(source: str, target: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_sqlite_to_postgres_and_back(postgres_url: str, tmp_path: Path) -> None:
     sqlite_dir = tmp_path / "sqlite"
     source = start_server(sqlite_dir)

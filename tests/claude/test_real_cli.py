@@ -4,6 +4,7 @@ and a live mnemo server: what the hooks do is what a user gets."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -30,16 +31,18 @@ SECRET = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
 def claude_bin() -> Path:
     """The pinned CLI, installed into tests/claude/cli/node_modules on first use."""
     binary = CLI_DIR / "node_modules" / ".bin" / "claude"
-    if not binary.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: the real Claude Code CLI tests need Node.js")
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=CLI_DIR,
-            check=True,
-            timeout=600,
-        )
+    with (CLI_DIR / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one test worker installs, the others wait for it
+        if not binary.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                pytest.skip("npm is not installed: the real Claude Code CLI tests need Node.js")
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=CLI_DIR,
+                check=True,
+                timeout=600,
+            )
     return binary
 
 

@@ -1,9 +1,9 @@
 """Batches of a bulk load written by background threads, so the caller prepares the next batch
 while the database takes this one.
 
-One PostgreSQL backend takes a batch of 1,000 passages in ~0.1 s and leaves a second core
-mostly idle; two writers on their own connections took 100,000 passages in 6.5-7.6 s against
-9.6-10.9 s for one (docs/benchmarks.md). A third gained nothing on two cores.
+One PostgreSQL backend leaves a second core mostly idle while it takes a batch, so two
+writers, each on its own connection, load faster than one (docs/postgres.md, "Why the code is
+as it is").
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """PostgreSQL schema migrations: an ordered list of named steps, each applied once, under an
-advisory lock so replicas starting together never apply one twice."""
+advisory lock so replicas starting together never apply one twice.
+
+A migration holds the SQL it shipped with, written out: it never calls live code, so what an
+old migration does cannot change when today's code does. The constants above the migrations
+describe today's schema, for the code that runs against it (bulk loads, repairs)."""
 
 from __future__ import annotations
 
@@ -7,13 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from mnemo.config import DEFAULT_EMBEDDING
-from mnemo.store.postgres_postings import (
-    POSTINGS_FILL,
-    POSTINGS_KEY,
-    POSTINGS_KEY_NAME,
-    build_blocks,
-    create_schema,
-)
 
 Migration = Callable[[Any], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -210,12 +207,19 @@ def m002_bm25_postings(conn: Any) -> None:
             tf INTEGER NOT NULL,
             doclen INTEGER NOT NULL
         )""",
-        f"ALTER TABLE passage_terms ADD {POSTINGS_KEY}",
+        "ALTER TABLE passage_terms ADD CONSTRAINT passage_terms_pkey"
+        " PRIMARY KEY (term, agent_key, passage_seq) INCLUDE (tf, doclen)",
         """CREATE FUNCTION mnemo_passage_terms_insert() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN
-             """
-        + POSTINGS_FILL.format(source="new_rows")
-        + """;
+             INSERT INTO passage_terms (term, agent_key, passage_seq, tf, doclen)
+             SELECT u.lexeme AS term, p.agent_key, p.seq AS passage_seq,
+                    greatest(cardinality(u.positions), 1) AS tf, p.doclen
+             FROM (SELECT seq, hashtextextended(agent_id, 0) AS agent_key, text_tsv,
+                          (SELECT coalesce(sum(greatest(cardinality(l.positions), 1)),
+                                           0)::integer
+                           FROM unnest(text_tsv) l) AS doclen
+                   FROM new_rows OFFSET 0) p,
+                  unnest(p.text_tsv) u;
              RETURN NULL;
            END $$""",
         """CREATE FUNCTION mnemo_passage_terms_delete() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -248,7 +252,14 @@ def m002_bm25_postings(conn: Any) -> None:
         """CREATE TRIGGER passages_terms_update AFTER UPDATE OF text ON passages
            FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text)
            EXECUTE FUNCTION mnemo_passage_terms_update()""",
-        POSTINGS_FILL.format(source="passages"),
+        """INSERT INTO passage_terms (term, agent_key, passage_seq, tf, doclen)
+           SELECT u.lexeme AS term, p.agent_key, p.seq AS passage_seq,
+                  greatest(cardinality(u.positions), 1) AS tf, p.doclen
+           FROM (SELECT seq, hashtextextended(agent_id, 0) AS agent_key, text_tsv,
+                        (SELECT coalesce(sum(greatest(cardinality(l.positions), 1)), 0)::integer
+                         FROM unnest(text_tsv) l) AS doclen
+                 FROM passages OFFSET 0) p,
+                unnest(p.text_tsv) u""",
         "DROP INDEX passages_tsv",
     ):
         conn.execute(statement)
@@ -258,24 +269,118 @@ def m002_bm25_postings(conn: Any) -> None:
 def m003_posting_blocks(conn: Any) -> None:
     """Postings packed a thousand to a row for keyword search (store/postgres_postings.py):
     common words at 1,000,000 passages read some 240,000 index tuples before."""
-    create_schema(conn)
+    for statement in (
+        """CREATE TABLE posting_blocks (
+            term TEXT NOT NULL,
+            agent_key BIGINT NOT NULL,
+            first_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            n INTEGER NOT NULL,
+            postings BYTEA NOT NULL,
+            PRIMARY KEY (term, agent_key, first_seq)
+        )""",
+        # Out of line and uncompressed: packed postings hardly compress, and a search reads
+        # them whole.
+        "ALTER TABLE posting_blocks ALTER COLUMN postings SET STORAGE EXTERNAL",
+        "CREATE INDEX posting_blocks_agent ON posting_blocks (agent_key)",
+        """CREATE TABLE posting_blocks_state (
+            only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+            covered_seq BIGINT NOT NULL DEFAULT 0
+        )""",
+        "INSERT INTO posting_blocks_state DEFAULT VALUES",
+        # terms: the passage's lexemes before and after the change, so compaction knows which
+        # blocks to rewrite once the passage itself is gone.
+        """CREATE TABLE posting_changes (
+            agent_key BIGINT NOT NULL,
+            passage_seq BIGINT NOT NULL,
+            terms TEXT[] NOT NULL
+        )""",
+        "CREATE INDEX posting_changes_agent ON posting_changes (agent_key, passage_seq)",
+        # Passages deleted with their agent need no change rows: the agent's blocks go at once.
+        """CREATE FUNCTION mnemo_posting_changes_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             INSERT INTO posting_changes (agent_key, passage_seq, terms)
+             SELECT hashtextextended(o.agent_id, 0), o.seq, tsvector_to_array(o.text_tsv)
+             FROM old_rows o
+             WHERE o.seq <= (SELECT covered_seq FROM posting_blocks_state)
+               AND EXISTS (SELECT 1 FROM agents a WHERE a.id = o.agent_id);
+             RETURN NULL;
+           END $$""",
+        """CREATE TRIGGER passages_posting_changes_delete AFTER DELETE ON passages
+           REFERENCING OLD TABLE AS old_rows
+           FOR EACH STATEMENT EXECUTE FUNCTION mnemo_posting_changes_delete()""",
+        """CREATE FUNCTION mnemo_posting_changes_update() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF OLD.seq <= (SELECT covered_seq FROM posting_blocks_state) THEN
+               INSERT INTO posting_changes (agent_key, passage_seq, terms)
+               VALUES (hashtextextended(OLD.agent_id, 0), OLD.seq,
+                       tsvector_to_array(OLD.text_tsv) || tsvector_to_array(NEW.text_tsv));
+             END IF;
+             RETURN NULL;
+           END $$""",
+        """CREATE TRIGGER passages_posting_changes_update AFTER UPDATE OF text ON passages
+           FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text)
+           EXECUTE FUNCTION mnemo_posting_changes_update()""",
+        """CREATE FUNCTION mnemo_agent_postings_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             DELETE FROM posting_blocks
+             WHERE agent_key IN (SELECT hashtextextended(id, 0) FROM old_rows);
+             DELETE FROM posting_changes
+             WHERE agent_key IN (SELECT hashtextextended(id, 0) FROM old_rows);
+             RETURN NULL;
+           END $$""",
+        """CREATE TRIGGER agents_postings_delete AFTER DELETE ON agents
+           REFERENCING OLD TABLE AS old_rows
+           FOR EACH STATEMENT EXECUTE FUNCTION mnemo_agent_postings_delete()""",
+    ):
+        conn.execute(statement)
     conn.execute("LOCK TABLE passages IN SHARE MODE")
-    build_blocks(conn)
+    conn.execute("SET LOCAL work_mem = '256MB'")
+    conn.execute("TRUNCATE posting_blocks, posting_changes, passage_terms")
+    conn.execute(
+        """INSERT INTO posting_blocks (term, agent_key, first_seq, last_seq, n, postings)
+        SELECT t.term, t.agent_key, min(t.passage_seq), max(t.passage_seq), count(*)::integer,
+               string_agg(t.packed, ''::bytea ORDER BY t.passage_seq)
+        FROM (SELECT t.*, (row_number() OVER (PARTITION BY t.term, t.agent_key
+                                              ORDER BY t.passage_seq) - 1) / 1024 AS block
+              FROM (SELECT t.term COLLATE "C" AS term, t.agent_key, t.passage_seq,
+                           int8send(t.passage_seq * 16777216 + least(t.tf, 255) * 65536
+                                    + least(t.doclen, 65535)) AS packed
+                    FROM (SELECT u.lexeme AS term, p.agent_key, p.seq AS passage_seq,
+                                 greatest(cardinality(u.positions), 1) AS tf, p.doclen
+                          FROM (SELECT seq, hashtextextended(agent_id, 0) AS agent_key,
+                                       text_tsv,
+                                       (SELECT coalesce(sum(greatest(cardinality(l.positions),
+                                                                     1)), 0)::integer
+                                        FROM unnest(text_tsv) l) AS doclen
+                                FROM passages OFFSET 0) p,
+                               unnest(p.text_tsv) u) t) t) t
+        GROUP BY t.term, t.agent_key, t.block"""
+    )
+    conn.execute(
+        "UPDATE posting_blocks_state SET covered_seq = (SELECT coalesce(max(seq), 0) FROM passages)"
+    )
 
 
-def _rebuild_hnsw_if_empty(conn: Any) -> None:
+def _rebuild_hnsw_if_empty(conn: Any, index: str) -> None:
     """Only an empty database's index is rebuilt by a migration: a rebuild would hold every
-    replica's start for minutes (about 8 per million passages). docs/postgres.md says how to
-    rebuild a populated one without stopping searches."""
+    replica's start for minutes. docs/postgres.md says how to rebuild a populated one without
+    stopping searches."""
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passages) AS empty").fetchone()["empty"]:
-        conn.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX_NAME}")
-        conn.execute(HNSW_INDEX)
+        conn.execute("DROP INDEX IF EXISTS passages_minilm_hnsw")
+        conn.execute(index)
 
 
 @migration
 def m004_hnsw_m12(conn: Any) -> None:
     """Rebuilt an empty database's index with m 12; m007 went back to m 16."""
-    _rebuild_hnsw_if_empty(conn)
+    _rebuild_hnsw_if_empty(
+        conn,
+        "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
+        " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
+        " WITH (m = 12, ef_construction = 128)"
+        " WHERE embedding_handle = 'mnemo/all-MiniLM-L6-v2'",
+    )
 
 
 @migration
@@ -298,7 +403,7 @@ def m006_recent_passage_terms(conn: Any) -> None:
     ).fetchone()["found"]
     if old_key:
         conn.execute(
-            f"ALTER TABLE passage_terms RENAME CONSTRAINT passage_terms_pkey TO {POSTINGS_KEY_NAME}"
+            "ALTER TABLE passage_terms RENAME CONSTRAINT passage_terms_pkey TO passage_terms_key"
         )
     # Copied out and back: a TRUNCATE gives the disk back at once, a DELETE only to a VACUUM.
     conn.execute(
@@ -313,7 +418,13 @@ def m006_recent_passage_terms(conn: Any) -> None:
 @migration
 def m007_hnsw_m16(conn: Any) -> None:
     """The HNSW index with m 16 again (HNSW_INDEX): m 12's recall varied between builds."""
-    _rebuild_hnsw_if_empty(conn)
+    _rebuild_hnsw_if_empty(
+        conn,
+        "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
+        " USING hnsw ((embedding::vector(384)) vector_cosine_ops)"
+        " WITH (m = 16, ef_construction = 128)"
+        " WHERE embedding_handle = 'mnemo/all-MiniLM-L6-v2'",
+    )
 
 
 @migration
@@ -330,7 +441,13 @@ def m009_hnsw_halfvec(conn: Any) -> None:
     """The HNSW index on half-precision copies of the embeddings (HNSW_INDEX). A populated
     database keeps its `vector` index until rebuilt; searches use whichever it has
     (hnsw_index_type)."""
-    _rebuild_hnsw_if_empty(conn)
+    _rebuild_hnsw_if_empty(
+        conn,
+        "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
+        " USING hnsw ((embedding::halfvec(384)) halfvec_cosine_ops)"
+        " WITH (m = 16, ef_construction = 128)"
+        " WHERE embedding_handle = 'mnemo/all-MiniLM-L6-v2'",
+    )
 
 
 @migration

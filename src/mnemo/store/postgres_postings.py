@@ -49,9 +49,9 @@ POSTINGS_KEY = (
     " PRIMARY KEY (term, agent_key, passage_seq) INCLUDE (tf, doclen)"
 )
 # (term, agent_key, passage_seq, tf, doclen) of the passages in {source}. Each passage's length
-# is counted once, not once per lexeme (OFFSET 0 keeps the subquery from being flattened):
-# 18.4 -> 4 s for 100,000 passages. The length is mnemo_token_count written out: a SQL
-# function whose body has a FROM is not inlined, and calling it cost 2.0 s against 1.2 s.
+# is counted once, not once per lexeme (OFFSET 0 keeps the subquery from being flattened).
+# The length is mnemo_token_count written out: a SQL function whose body has a FROM is not
+# inlined, and calling it per row is slower (docs/postgres.md, "Why the code is as it is").
 POSTINGS_OF = """SELECT u.lexeme AS term, p.agent_key, p.seq AS passage_seq,
            greatest(cardinality(u.positions), 1) AS tf, p.doclen
     FROM (SELECT seq, hashtextextended(agent_id, 0) AS agent_key, text_tsv,
@@ -85,80 +85,12 @@ _BLOCKS_FROM = f"""INSERT INTO posting_blocks (term, agent_key, first_seq, last_
     GROUP BY {{run}}, t.block"""
 
 
-def create_schema(conn: Any) -> None:
-    for statement in (
-        """CREATE TABLE posting_blocks (
-            term TEXT NOT NULL,
-            agent_key BIGINT NOT NULL,
-            first_seq BIGINT NOT NULL,
-            last_seq BIGINT NOT NULL,
-            n INTEGER NOT NULL,
-            postings BYTEA NOT NULL,
-            PRIMARY KEY (term, agent_key, first_seq)
-        )""",
-        # Out of line and uncompressed: packed postings hardly compress, and a search reads
-        # them whole.
-        "ALTER TABLE posting_blocks ALTER COLUMN postings SET STORAGE EXTERNAL",
-        "CREATE INDEX posting_blocks_agent ON posting_blocks (agent_key)",
-        """CREATE TABLE posting_blocks_state (
-            only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
-            covered_seq BIGINT NOT NULL DEFAULT 0
-        )""",
-        "INSERT INTO posting_blocks_state DEFAULT VALUES",
-        # terms: the passage's lexemes before and after the change, so compaction knows which
-        # blocks to rewrite once the passage itself is gone.
-        """CREATE TABLE posting_changes (
-            agent_key BIGINT NOT NULL,
-            passage_seq BIGINT NOT NULL,
-            terms TEXT[] NOT NULL
-        )""",
-        "CREATE INDEX posting_changes_agent ON posting_changes (agent_key, passage_seq)",
-        # Passages deleted with their agent need no change rows: the agent's blocks go at once.
-        """CREATE FUNCTION mnemo_posting_changes_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             INSERT INTO posting_changes (agent_key, passage_seq, terms)
-             SELECT hashtextextended(o.agent_id, 0), o.seq, tsvector_to_array(o.text_tsv)
-             FROM old_rows o
-             WHERE o.seq <= (SELECT covered_seq FROM posting_blocks_state)
-               AND EXISTS (SELECT 1 FROM agents a WHERE a.id = o.agent_id);
-             RETURN NULL;
-           END $$""",
-        """CREATE TRIGGER passages_posting_changes_delete AFTER DELETE ON passages
-           REFERENCING OLD TABLE AS old_rows
-           FOR EACH STATEMENT EXECUTE FUNCTION mnemo_posting_changes_delete()""",
-        """CREATE FUNCTION mnemo_posting_changes_update() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             IF OLD.seq <= (SELECT covered_seq FROM posting_blocks_state) THEN
-               INSERT INTO posting_changes (agent_key, passage_seq, terms)
-               VALUES (hashtextextended(OLD.agent_id, 0), OLD.seq,
-                       tsvector_to_array(OLD.text_tsv) || tsvector_to_array(NEW.text_tsv));
-             END IF;
-             RETURN NULL;
-           END $$""",
-        """CREATE TRIGGER passages_posting_changes_update AFTER UPDATE OF text ON passages
-           FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text)
-           EXECUTE FUNCTION mnemo_posting_changes_update()""",
-        """CREATE FUNCTION mnemo_agent_postings_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             DELETE FROM posting_blocks
-             WHERE agent_key IN (SELECT hashtextextended(id, 0) FROM old_rows);
-             DELETE FROM posting_changes
-             WHERE agent_key IN (SELECT hashtextextended(id, 0) FROM old_rows);
-             RETURN NULL;
-           END $$""",
-        """CREATE TRIGGER agents_postings_delete AFTER DELETE ON agents
-           REFERENCING OLD TABLE AS old_rows
-           FOR EACH STATEMENT EXECUTE FUNCTION mnemo_agent_postings_delete()""",
-    ):
-        conn.execute(statement)
-
-
 # ---------------------------------------------------------------------- bulk loads
 
 
 def suspend(conn: Any) -> None:
     """For a bulk load: passages go in without postings, `rebuild` adds them at the end in one
-    pass (maintaining the index row by row made a load 4.7 times slower)."""
+    pass, several times faster than maintaining the index row by row."""
     conn.execute("ALTER TABLE passages DISABLE TRIGGER passages_terms_insert")
     conn.execute(f"ALTER TABLE passage_terms DROP CONSTRAINT IF EXISTS {POSTINGS_KEY_NAME}")
 
@@ -187,11 +119,11 @@ def rebuild(conn: Any) -> None:
 def build_blocks(conn: Any) -> None:
     """Every block, straight from the passages; `passage_terms` is left empty, every passage
     being covered. The caller holds passages in SHARE mode."""
-    conn.execute("SET LOCAL work_mem = '256MB'")  # sorting in memory: 55 -> 28 s at 1M passages
+    conn.execute("SET LOCAL work_mem = '256MB'")  # the sort fits in memory, not on disk
     conn.execute("TRUNCATE posting_blocks, posting_changes, passage_terms")
     postings = PACKED_OF.format(postings=POSTINGS_OF.format(source="passages"))
-    # Sorted by the bytes of each lexeme, not the database's collation: 13.5 -> 9.8 s at
-    # 100,000 passages under C.UTF-8 (the blocks come out the same).
+    # Sorted by the bytes of each lexeme, not the database's collation: faster, and the
+    # blocks come out the same.
     conn.execute(
         _BLOCKS_FROM.format(
             run="t.term, t.agent_key",

@@ -49,8 +49,8 @@ class Neighbourhoods:
 
     def assign(self, ids: Sequence[str], vectors: np.ndarray) -> list[int | None]:
         """Each row's key, or None while the centres are still being sampled."""
-        # One BLAS thread: OpenBLAS's idle threads spin, and took the CPU the database needed
-        # for the load's COPY (10 s of CPU per 100,000 rows on two cores).
+        # One BLAS thread: OpenBLAS's idle threads spin, and take the CPU the database needs
+        # for the load's COPY.
         with self._blas.limit(limits=1, user_api="blas"):
             if self.centres is not None:
                 return self._keys(vectors)
