@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import start_server
+from tests.inprocess import app_client
 
 
 @pytest.fixture
@@ -48,23 +48,17 @@ def test_empty_passage_text_rejected(http: httpx.Client, agent_id: str) -> None:
 
 
 def test_oversized_passage_rejected_with_numbers(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    running = start_server(tmp_path / "data", env={"MNEMO_MAX_PASSAGE_CHARS": "1000"})
-    try:
-        with running.client() as http:
-            agent = http.post("/v1/agents/", json={"name": "big"}).json()
-            response = http.post(
-                f"/v1/agents/{agent['id']}/archival-memory", json={"text": "x" * 1001}
-            )
-            assert response.status_code == 413
-            detail = response.json()["detail"]
-            assert "1001" in detail and "1000" in detail
-            ok = http.post(f"/v1/agents/{agent['id']}/archival-memory", json={"text": "x" * 1000})
-            assert ok.status_code == 200
-            assert http.get(f"/v1/agents/{agent['id']}/archival-memory").json()[0]["text"] == (
-                "x" * 1000
-            )
-    finally:
-        running.stop()
+    with app_client(tmp_path / "data", {"MNEMO_MAX_PASSAGE_CHARS": "1000"}) as http:
+        agent = http.post("/v1/agents/", json={"name": "big"}).json()
+        response = http.post(f"/v1/agents/{agent['id']}/archival-memory", json={"text": "x" * 1001})
+        assert response.status_code == 413
+        detail = response.json()["detail"]
+        assert "1001" in detail and "1000" in detail
+        ok = http.post(f"/v1/agents/{agent['id']}/archival-memory", json={"text": "x" * 1000})
+        assert ok.status_code == 200
+        assert http.get(f"/v1/agents/{agent['id']}/archival-memory").json()[0]["text"] == (
+            "x" * 1000
+        )
 
 
 def test_default_passage_limit_is_one_megabyte(http: httpx.Client, agent_id: str) -> None:
@@ -74,14 +68,10 @@ def test_default_passage_limit_is_one_megabyte(http: httpx.Client, agent_id: str
 
 
 def test_request_body_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    running = start_server(tmp_path / "data", env={"MNEMO_MAX_REQUEST_BYTES": "2048"})
-    try:
-        with running.client() as http:
-            response = http.post("/v1/agents/", json={"name": "n", "description": "d" * 4096})
-            assert response.status_code == 413
-            assert "2048" in response.json()["detail"]
-    finally:
-        running.stop()
+    with app_client(tmp_path / "data", {"MNEMO_MAX_REQUEST_BYTES": "2048"}) as http:
+        response = http.post("/v1/agents/", json={"name": "n", "description": "d" * 4096})
+        assert response.status_code == 413
+        assert "2048" in response.json()["detail"]
 
 
 def test_block_over_limit_on_create_and_update(http: httpx.Client) -> None:

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
-import httpx
 import numpy as np
 import pytest
 
 from mnemo.embed.onnx_minilm import MODEL_DIR, MiniLMEmbedder
-from tests.conftest import start_server
+from tests.inprocess import app_client
 
 
 def test_onnx_matches_sentence_transformers_reference() -> None:
@@ -104,42 +103,38 @@ def fake_endpoint() -> Iterator[str]:
 
 
 def test_openai_compatible_provider(tmp_path, fake_endpoint: str) -> None:  # type: ignore[no-untyped-def]
-    running = start_server(
+    with app_client(
         tmp_path / "data",
-        env={
+        {
             "MNEMO_OPENAI_BASE_URL": fake_endpoint,
             "MNEMO_OPENAI_API_KEY": "sk-test-fake-key",
             "MNEMO_OPENAI_EMBEDDING_MODELS": "text-embedding-3-small",
         },
-    )
-    try:
-        with running.client() as http:
-            agent = http.post(
-                "/v1/agents/", json={"name": "remote", "embedding": "openai/text-embedding-3-small"}
-            ).json()
-            assert agent["embedding"] == "openai/text-embedding-3-small"
-            url = f"/v1/agents/{agent['id']}/archival-memory"
-            for text in ["alpha beta gamma", "delta epsilon", "zeta eta theta"]:
-                assert http.post(url, json={"text": text}).status_code == 200
-            hits = http.get(
-                f"{url}/search", params={"query": "epsilon delta", "mode": "vector", "top_k": 1}
-            ).json()
-            assert hits["results"][0]["content"] == "delta epsilon"
-            assert FakeEmbeddings.requests[0]["path"] == "/v1/embeddings"
-            assert FakeEmbeddings.requests[0]["model"] == "text-embedding-3-small"
-            assert FakeEmbeddings.requests[0]["auth"] == "Bearer sk-test-fake-key"
+    ) as http:
+        agent = http.post(
+            "/v1/agents/", json={"name": "remote", "embedding": "openai/text-embedding-3-small"}
+        ).json()
+        assert agent["embedding"] == "openai/text-embedding-3-small"
+        url = f"/v1/agents/{agent['id']}/archival-memory"
+        for text in ["alpha beta gamma", "delta epsilon", "zeta eta theta"]:
+            assert http.post(url, json={"text": text}).status_code == 200
+        hits = http.get(
+            f"{url}/search", params={"query": "epsilon delta", "mode": "vector", "top_k": 1}
+        ).json()
+        assert hits["results"][0]["content"] == "delta epsilon"
+        assert FakeEmbeddings.requests[0]["path"] == "/v1/embeddings"
+        assert FakeEmbeddings.requests[0]["model"] == "text-embedding-3-small"
+        assert FakeEmbeddings.requests[0]["auth"] == "Bearer sk-test-fake-key"
 
-            FakeEmbeddings.fail = True
-            failed = http.post(url, json={"text": "will not embed"})
-            assert failed.status_code == 502
-            assert "HTTP 500" in failed.json()["detail"]
-            assert len(http.get(url).json()) == 3  # nothing half-stored
+        FakeEmbeddings.fail = True
+        failed = http.post(url, json={"text": "will not embed"})
+        assert failed.status_code == 502
+        assert "HTTP 500" in failed.json()["detail"]
+        assert len(http.get(url).json()) == 3  # nothing half-stored
 
-            unknown = http.post("/v1/agents/", json={"embedding": "openai/text-embedding-ada-002"})
-            assert unknown.status_code == 400
-            assert "openai/text-embedding-3-small" in unknown.json()["detail"]
-    finally:
-        running.stop()
+        unknown = http.post("/v1/agents/", json={"embedding": "openai/text-embedding-ada-002"})
+        assert unknown.status_code == 400
+        assert "openai/text-embedding-3-small" in unknown.json()["detail"]
 
 
 def test_query_embedding_cache_reuses_vectors(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -155,8 +150,5 @@ def test_query_embedding_cache_reuses_vectors(tmp_path) -> None:  # type: ignore
 
 
 def test_health_still_works_with_remote_configured(tmp_path, fake_endpoint: str) -> None:  # type: ignore[no-untyped-def]
-    running = start_server(tmp_path / "data", env={"MNEMO_OPENAI_BASE_URL": fake_endpoint})
-    try:
-        assert httpx.get(f"{running.url}/v1/health/").json()["status"] == "ok"
-    finally:
-        running.stop()
+    with app_client(tmp_path / "data", {"MNEMO_OPENAI_BASE_URL": fake_endpoint}) as http:
+        assert http.get("/v1/health/").json()["status"] == "ok"

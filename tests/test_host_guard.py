@@ -3,22 +3,22 @@ cross-site writes are refused, on the REST API as on /mcp."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, start_server
+from tests.inprocess import app_client
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
-    running = start_server(
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    with app_client(
         tmp_path_factory.mktemp("guard") / "data",
-        env={"MNEMO_ALLOWED_HOSTS": "memory.example.com,*.team.example"},
-    )
-    yield running  # type: ignore[misc]
-    running.stop()
+        {"MNEMO_ALLOWED_HOSTS": "memory.example.com,*.team.example"},
+    ) as client:
+        yield client
 
 
 @pytest.mark.parametrize(
@@ -36,35 +36,29 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
         ("team.example", 421),
     ],
 )
-def test_only_allowed_host_names_are_served(guarded: ServerProcess, host: str, status: int) -> None:
-    response = httpx.get(f"{guarded.url}/v1/agents/", headers={"Host": host})
+def test_only_allowed_host_names_are_served(guarded: httpx.Client, host: str, status: int) -> None:
+    response = guarded.get("/v1/agents/", headers={"Host": host})
     assert response.status_code == status, response.text
     if status == 421:
         assert "allowed_hosts" in response.json()["detail"]
-        write = httpx.post(f"{guarded.url}/v1/agents/", json={"name": "x"}, headers={"Host": host})
+        write = guarded.post("/v1/agents/", json={"name": "x"}, headers={"Host": host})
         assert write.status_code == 421
 
 
-def test_mcp_is_guarded_like_every_route(guarded: ServerProcess) -> None:
+def test_mcp_is_guarded_like_every_route(guarded: httpx.Client) -> None:
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Accept": "application/json, text/event-stream"}
-    evil = httpx.post(f"{guarded.url}/mcp", json=call, headers={**headers, "Host": "evil.example"})
+    evil = guarded.post("/mcp", json=call, headers={**headers, "Host": "evil.example"})
     assert evil.status_code == 421
-    page = httpx.post(
-        f"{guarded.url}/mcp", json=call, headers={**headers, "Origin": "https://evil.example"}
-    )
+    page = guarded.post("/mcp", json=call, headers={**headers, "Origin": "https://evil.example"})
     assert page.status_code == 403
-    named = httpx.post(
-        f"{guarded.url}/mcp", json=call, headers={**headers, "Host": "memory.example.com"}
-    )
+    named = guarded.post("/mcp", json=call, headers={**headers, "Host": "memory.example.com"})
     assert named.status_code == 200, named.text
 
 
-def test_probes_answer_any_host(guarded: ServerProcess) -> None:
+def test_probes_answer_any_host(guarded: httpx.Client) -> None:
     for path in ("/v1/health/", "/v1/ready/", "/metrics"):
-        assert (
-            httpx.get(f"{guarded.url}{path}", headers={"Host": "10.1.2.3:8283"}).status_code == 200
-        )
+        assert guarded.get(f"{path}", headers={"Host": "10.1.2.3:8283"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -79,28 +73,22 @@ def test_probes_answer_any_host(guarded: ServerProcess) -> None:
     ],
 )
 def test_cross_site_writes_are_refused(
-    guarded: ServerProcess, headers: dict[str, str], status: int
+    guarded: httpx.Client, headers: dict[str, str], status: int
 ) -> None:
     """A form post (multipart, no preflight) from another site's page cannot import or write."""
-    response = httpx.post(
-        f"{guarded.url}/v1/agents/import",
+    response = guarded.post(
+        "/v1/agents/import",
         files={"file": ("a.af", b'{"agents": [{"name": "planted"}]}', "application/json")},
         headers=headers,
     )
     assert response.status_code == status, response.text
     if status == 403:
         assert "Cross-site" in response.json()["detail"]
-    read = httpx.get(f"{guarded.url}/v1/agents/", headers=headers)
+    read = guarded.get("/v1/agents/", headers=headers)
     assert read.status_code == 200  # reads are not refused; without CORS the page cannot see them
 
 
 def test_default_serves_only_loopback_names(tmp_path: Path) -> None:
-    running = start_server(tmp_path / "data")
-    try:
-        assert (
-            httpx.get(f"{running.url}/v1/agents/", headers={"Host": "evil.example"}).status_code
-            == 421
-        )
-        assert httpx.get(f"{running.url}/v1/agents/").status_code == 200
-    finally:
-        running.stop()
+    with app_client(tmp_path / "data") as http:
+        assert http.get("/v1/agents/", headers={"Host": "evil.example"}).status_code == 421
+        assert http.get("/v1/agents/").status_code == 200

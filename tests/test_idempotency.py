@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import start_server
+from tests.inprocess import app_client
 
 
 def test_retried_insert_is_stored_once(http: httpx.Client) -> None:
@@ -66,25 +66,21 @@ def test_trailing_slash_is_the_same_key(http: httpx.Client) -> None:
 
 
 def test_completed_keys_expire_after_a_day(tmp_path: Path) -> None:
-    running = start_server(tmp_path / "data")
-    try:
-        with running.client() as http:
-            agent = http.post("/v1/agents/", json={"name": "expiry"}).json()
-            url = f"/v1/agents/{agent['id']}/archival-memory"
-            key = {"Idempotency-Key": "k-expiry"}
-            http.post(url, json={"text": "first"}, headers=key)
-            with sqlite3.connect(running.data_dir / "mnemo.sqlite3") as db:
-                db.execute(
-                    "UPDATE idempotency_keys SET created_at = ?",
-                    ((datetime.now(UTC) - timedelta(hours=25)).isoformat(),),
-                )
-            later = http.post(url, json={"text": "first"}, headers=key)
-            assert later.headers.get("idempotent-replayed") is None
-            assert len(http.get(url).json()) == 2
-            with sqlite3.connect(running.data_dir / "mnemo.sqlite3") as db:
-                assert db.execute("SELECT count(*) FROM idempotency_keys").fetchone()[0] == 1
-    finally:
-        running.stop()
+    with app_client(tmp_path / "data") as http:
+        agent = http.post("/v1/agents/", json={"name": "expiry"}).json()
+        url = f"/v1/agents/{agent['id']}/archival-memory"
+        key = {"Idempotency-Key": "k-expiry"}
+        http.post(url, json={"text": "first"}, headers=key)
+        with sqlite3.connect(tmp_path / "data" / "mnemo.sqlite3") as db:
+            db.execute(
+                "UPDATE idempotency_keys SET created_at = ?",
+                ((datetime.now(UTC) - timedelta(hours=25)).isoformat(),),
+            )
+        later = http.post(url, json={"text": "first"}, headers=key)
+        assert later.headers.get("idempotent-replayed") is None
+        assert len(http.get(url).json()) == 2
+        with sqlite3.connect(tmp_path / "data" / "mnemo.sqlite3") as db:
+            assert db.execute("SELECT count(*) FROM idempotency_keys").fetchone()[0] == 1
 
 
 def test_a_500_is_kept_so_a_retry_never_runs_twice(tmp_path: Path) -> None:

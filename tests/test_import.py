@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import start_server
+from tests.inprocess import app_client
 
 
 def _document(passages: int, bad_last: bool = False) -> dict[str, Any]:
@@ -99,14 +99,10 @@ def test_unreadable_files_are_refused(
 
 
 def test_import_size_is_capped_with_413(tmp_path: Path) -> None:
-    running = start_server(tmp_path / "data", env={"MNEMO_MAX_IMPORT_ITEMS": "100"})
-    try:
-        with running.client() as http:
-            response = _import(http, json.dumps(_document(100)).encode(), "too big")
-            assert response.status_code == 413
-            detail = response.json()["detail"]
-            assert "101" in detail and "max_import_items" in detail
-            assert _agents_named(http, "too big") == []
-            assert _import(http, json.dumps(_document(99)).encode(), "fits").status_code == 200
-    finally:
-        running.stop()
+    with app_client(tmp_path / "data", {"MNEMO_MAX_IMPORT_ITEMS": "100"}) as http:
+        response = _import(http, json.dumps(_document(100)).encode(), "too big")
+        assert response.status_code == 413
+        detail = response.json()["detail"]
+        assert "101" in detail and "max_import_items" in detail
+        assert _agents_named(http, "too big") == []
+        assert _import(http, json.dumps(_document(99)).encode(), "fits").status_code == 200

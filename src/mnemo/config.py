@@ -98,6 +98,12 @@ class Settings:
         if "api_key" not in values and os.environ.get("LETTA_SERVER_PASSWORD"):
             values["api_key"] = os.environ["LETTA_SERVER_PASSWORD"]
         values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.typed(values)
+
+    @classmethod
+    def typed(cls, values: dict[str, Any]) -> Settings:
+        """Settings from raw values (strings from the environment or TOML values), each made
+        the type of its field; client settings are ignored."""
         return cls(**_coerce(values))
 
 
