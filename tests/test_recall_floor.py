@@ -26,6 +26,7 @@ RECALL_AT_10_FLOOR = 74.0
 RECALL_AT_5_FLOOR = 64.0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_file(), reason=f"LoCoMo development split not found at {DATA}")
 def test_default_search_keeps_its_recall_on_locomo(server: ServerProcess, tmp_path: Path) -> None:
     out = tmp_path / "locomo.json"

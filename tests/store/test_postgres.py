@@ -273,7 +273,10 @@ def test_upgrade_drops_the_postings_blocks_already_hold(postgres_url: str) -> No
                 f" {postgres_postings.POSTINGS_KEY_NAME} TO passage_terms_pkey"
             )
             conn.execute("TRUNCATE passage_terms")
-            conn.execute(postgres_postings.POSTINGS_FILL.format(source="passages"))
+            conn.execute(
+                "INSERT INTO passage_terms (term, agent_key, passage_seq, tf, doclen) "
+                + postgres_postings.POSTINGS_OF.format(source="passages")
+            )
             conn.execute("DELETE FROM _migrations WHERE name = 'm006_recent_passage_terms'")
         assert store.migrate() == ["m006_recent_passage_terms"]
         with psycopg.connect(url) as conn:

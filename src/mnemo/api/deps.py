@@ -24,14 +24,17 @@ def page(
     limit: int | None,
     after: str | None,
     before: str | None,
-    order: str | None,
+    order: str | None = None,
+    *,
     default_limit: int,
-    default_ascending: bool,
+    oldest_first: bool,
     ascending: bool | None = None,
 ) -> Page:
+    """A Page from a listing's query parameters: `order` (asc/desc) wins over Letta's older
+    `ascending`, which wins over the listing's own default order (`oldest_first`)."""
     if order is not None and order not in ("asc", "desc"):
         raise InvalidInput(f"order: must be 'asc' or 'desc', got {order!r}")
-    is_ascending = default_ascending
+    is_ascending = oldest_first
     if ascending is not None:
         is_ascending = ascending
     if order is not None:

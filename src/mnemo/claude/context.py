@@ -8,7 +8,6 @@ if TYPE_CHECKING:
 
 
 # Claude Code replaces any hook output over 10,000 characters with a file path and a preview.
-CLAUDE_CODE_LIMIT = 10_000
 SAFE_LIMIT = 9_500
 
 

@@ -26,15 +26,6 @@ TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
-EVENTS = (
-    "session-start",
-    "user-prompt-submit",
-    "pre-tool-use",
-    "post-tool-use",
-    "pre-compact",
-    "stop",
-    "session-end",
-)
 TRIVIAL = re.compile(
     r"^\s*(y|n|yes|no|ok|okay|k|sure|thanks?|thank you|ty|go|go on|continue|proceed|next|done|"
     r"lgtm|great|nice|cool|perfect|do it|yep|nope)\s*[.!?]*\s*$",

@@ -845,21 +845,6 @@ class PostgresStore:
 # ---------------------------------------------------------------------- mapping and SQL bits
 
 
-def _cluster_by_neighbourhood(
-    conn: psycopg.Connection[Any], backlog_ids: list[str], backlog: list[int]
-) -> None:
-    """Rewrite the passages in neighbourhood order (row_order.py), for the HNSW build to read
-    them so. CLUSTER holds searches off while it runs: ~4 s per 100,000 passages."""
-    conn.execute(
-        "UPDATE passages p SET neighbourhood = b.label"
-        " FROM unnest(%s::text[], %s::integer[]) b (id, label) WHERE p.id = b.id",
-        (backlog_ids, backlog),
-    )
-    conn.execute("CREATE INDEX passages_neighbourhood ON passages (neighbourhood)")
-    conn.execute("CLUSTER passages USING passages_neighbourhood")
-    conn.execute("DROP INDEX passages_neighbourhood")
-
-
 def _safe(url: str) -> str:
     """The URL without its password, for error messages."""
     head, at, tail = url.rpartition("@")

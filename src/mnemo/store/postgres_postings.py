@@ -59,9 +59,6 @@ POSTINGS_OF = """SELECT u.lexeme AS term, p.agent_key, p.seq AS passage_seq,
                   FROM unnest(text_tsv) l) AS doclen
           FROM {source} OFFSET 0) p,
          unnest(p.text_tsv) u"""
-POSTINGS_FILL = (
-    "INSERT INTO passage_terms (term, agent_key, passage_seq, tf, doclen) " + POSTINGS_OF
-)
 # (term, agent_key, passage_seq, packed) of the postings of {postings}, shaped as POSTINGS_OF.
 PACKED_OF = (
     f"SELECT t.term, t.agent_key, t.passage_seq, {bm25.PACKED_POSTING} AS packed"

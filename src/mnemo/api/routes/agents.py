@@ -37,7 +37,7 @@ def new_block(spec: BlockCreate) -> NewBlock:
     )
 
 
-def full(agent: Agent, service: MemoryService) -> dict[str, Any]:
+def agent_with_blocks(agent: Agent, service: MemoryService) -> dict[str, Any]:
     return agent_json(agent, service.store.agent_blocks(agent.id), service)
 
 
@@ -57,7 +57,7 @@ def create_agent(body: AgentCreate, service: Service) -> dict[str, Any]:
         memory_blocks=[new_block(b) for b in body.memory_blocks or []],
         block_ids=body.block_ids or [],
     )
-    return full(agent, service)
+    return agent_with_blocks(agent, service)
 
 
 @router.get("/v1/agents/")
@@ -77,20 +77,22 @@ def list_agents(
         AgentFilter(
             name=name, query_text=query_text, tags=tags or [], match_all_tags=match_all_tags
         ),
-        page(limit, after, before, order, 50, False, ascending),
+        page(
+            limit, after, before, order, default_limit=50, oldest_first=False, ascending=ascending
+        ),
     )
-    return [full(agent, service) for agent in agents]
+    return [agent_with_blocks(agent, service) for agent in agents]
 
 
 @router.get("/v1/agents/{agent_id}")
 def retrieve_agent(agent_id: AgentId, service: Service) -> dict[str, Any]:
-    return full(service.get_agent(agent_id), service)
+    return agent_with_blocks(service.get_agent(agent_id), service)
 
 
 @router.patch("/v1/agents/{agent_id}")
 def update_agent(agent_id: AgentId, body: AgentUpdate, service: Service) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    return full(service.update_agent(agent_id, changes), service)
+    return agent_with_blocks(service.update_agent(agent_id, changes), service)
 
 
 @router.delete("/v1/agents/{agent_id}")
@@ -108,7 +110,9 @@ def list_core_blocks(
     limit: int | None = None,
     order: str | None = None,
 ) -> list[dict[str, Any]]:
-    blocks = service.list_agent_blocks(agent_id, page(limit, after, before, order, 100, False))
+    blocks = service.list_agent_blocks(
+        agent_id, page(limit, after, before, order, default_limit=100, oldest_first=False)
+    )
     return [block_json(b) for b in blocks]
 
 
@@ -119,12 +123,12 @@ def retrieve_core_block(agent_id: AgentId, block_label: str, service: Service) -
 
 @router.patch("/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}")
 def attach_block(agent_id: AgentId, block_id: BlockId, service: Service) -> dict[str, Any]:
-    return full(service.attach_block(agent_id, block_id), service)
+    return agent_with_blocks(service.attach_block(agent_id, block_id), service)
 
 
 @router.patch("/v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}")
 def detach_block(agent_id: AgentId, block_id: BlockId, service: Service) -> dict[str, Any]:
-    return full(service.detach_block(agent_id, block_id), service)
+    return agent_with_blocks(service.detach_block(agent_id, block_id), service)
 
 
 @router.patch("/v1/agents/{agent_id}/core-memory/blocks/{block_label}")

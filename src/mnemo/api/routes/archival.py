@@ -90,7 +90,9 @@ def list_passages(
         end=parse_bound(end_datetime, "end_datetime", end=True),
         metadata=metadata_filter(request),
     )
-    passages = service.list_passages(filters, page(limit, after, before, None, 100, ascending))
+    passages = service.list_passages(
+        filters, page(limit, after, before, default_limit=100, oldest_first=ascending)
+    )
     return [passage_json(p) for p in passages]
 
 
@@ -214,5 +216,7 @@ def search_all_passages(body: PassageSearch, service: Service) -> list[dict[str,
             }
             for hit in hits
         ]
-    passages = service.list_passages(filters, page(body.limit, None, None, None, 50, False))
+    passages = service.list_passages(
+        filters, page(body.limit, None, None, default_limit=50, oldest_first=False)
+    )
     return [{"passage": passage_json(p), "score": 0.0, "metadata": p.metadata} for p in passages]

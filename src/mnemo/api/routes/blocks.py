@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 
 from mnemo.api.deps import BlockId, get_service, page
-from mnemo.api.routes.agents import full, new_block
+from mnemo.api.routes.agents import agent_with_blocks, new_block
 from mnemo.api.routing import SlashTolerantRouter
 from mnemo.api.schemas import BlockCreate, BlockUpdate
 from mnemo.api.serialize import block_json
@@ -45,7 +45,9 @@ def list_blocks(
         tags=tags or [],
         match_all_tags=match_all_tags,
     )
-    blocks = service.list_blocks(filters, page(limit, after, before, order, 50, True))
+    blocks = service.list_blocks(
+        filters, page(limit, after, before, order, default_limit=50, oldest_first=True)
+    )
     return [block_json(b) for b in blocks]
 
 
@@ -73,5 +75,7 @@ def block_agents(
     limit: int | None = None,
     order: str | None = None,
 ) -> list[dict[str, Any]]:
-    agents = service.block_agents(block_id, page(limit, after, before, order, 50, False))
-    return [full(agent, service) for agent in agents]
+    agents = service.block_agents(
+        block_id, page(limit, after, before, order, default_limit=50, oldest_first=False)
+    )
+    return [agent_with_blocks(agent, service) for agent in agents]

@@ -54,7 +54,9 @@ def list_messages(
         conversation_id=conversation_id,
         message_types=include_return_message_types or [],
     )
-    messages = service.list_messages(filters, page(limit, after, before, order, 100, False))
+    messages = service.list_messages(
+        filters, page(limit, after, before, order, default_limit=100, oldest_first=False)
+    )
     return [message_json(m) for m in messages]
 
 
