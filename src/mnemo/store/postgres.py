@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,13 @@ from mnemo.store.base import (
     MessageFilter,
     Page,
     PassageFilter,
+)
+from mnemo.store.filters import (
+    Clause,
+    agent_where,
+    block_where,
+    message_where,
+    passage_where,
 )
 from mnemo.store.postgres_bulk import (
     PassageBatch,
@@ -249,15 +256,7 @@ class PostgresStore:
         return shared.agent(row) if row else None
 
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
-        where: list[str] = []
-        params: list[Any] = []
-        if filters.name is not None:
-            where.append("a.name = %s")
-            params.append(filters.name)
-        if filters.query_text:
-            where.append("strpos(lower(a.name), lower(%s)) > 0")
-            params.append(filters.query_text)
-        _tag_clause(where, params, "a.tags", filters.tags, filters.match_all_tags)
+        where, params = agent_where(filters, SQL)
         with self._conn() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -335,20 +334,7 @@ class PostgresStore:
         return shared.block(row) if row else None
 
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
-        where: list[str] = []
-        params: list[Any] = []
-        if filters.label is not None:
-            where.append("b.label = %s")
-            params.append(filters.label)
-        for column, needle in (
-            ("label", filters.label_search),
-            ("value", filters.value_search),
-            ("description", filters.description_search),
-        ):
-            if needle:
-                where.append(f"strpos(lower(coalesce(b.{column}, '')), lower(%s)) > 0")
-                params.append(needle)
-        _tag_clause(where, params, "b.tags", filters.tags, filters.match_all_tags)
+        where, params = block_where(filters, SQL)
         with self._conn() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -531,7 +517,7 @@ class PostgresStore:
         return [by_id[pid] for pid in passage_ids if pid in by_id]
 
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
-        where, params = _passage_where(filters)
+        where, params = passage_where(filters, SQL)
         with self._conn() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -649,7 +635,7 @@ class PostgresStore:
         terms = search_terms(query)
         if not terms:
             return []
-        where, params = _passage_where(filters)
+        where, params = passage_where(filters, SQL)
         agent_ids = list(filters.agent_ids) if filters.agent_ids is not None else None
         # Only the agent filter is answered by the postings; any other filter joins the passage
         # rows, so the top k are drawn from passing passages. Scores do not depend on those
@@ -754,7 +740,7 @@ class PostgresStore:
     def vector_search(
         self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
-        where, params = _passage_where(filters)
+        where, params = passage_where(filters, SQL)
         with self._tx() as conn:
             return self.vectors.search(conn, vector, handle, where, params, filters.narrows, limit)
 
@@ -766,7 +752,7 @@ class PostgresStore:
                 _insert_messages(conn, messages)
 
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
-        where, params = _message_where(filters)
+        where, params = message_where(filters, SQL)
         with self._conn() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -787,7 +773,7 @@ class PostgresStore:
         tsquery = _tsquery(query)
         if not tsquery:
             return []
-        where, params = _message_where(filters)
+        where, params = message_where(filters, SQL)
         sql = (
             "SELECT m.*, ts_rank(m.content_tsv, q) AS score FROM messages m,"
             " to_tsquery('english', %s) q WHERE m.content_tsv @@ q"
@@ -858,56 +844,32 @@ def _tsquery(query: str) -> str:
     return " | ".join(query_terms(query))
 
 
-def _tag_clause(
-    where: list[str], params: list[Any], column: str, tags: list[str], match_all: bool
-) -> None:
-    if tags:
-        where.append(f"{column} {'?&' if match_all else '?|'} %s")
-        params.append(list(tags))
+class PostgresDialect:
+    """PostgreSQL's side of the shared filters (filters.py): arrays, jsonb operators and
+    timestamptz."""
+
+    mark = "%s"
+
+    def one_of(self, column: str, values: list[str]) -> Clause:
+        return [f"{column} = ANY(%s)"], [list(values)]
+
+    def contains(self, column: str) -> str:
+        return f"strpos(lower({column}), lower(%s)) > 0"
+
+    def tags(self, column: str, tags: list[str], match_all: bool) -> Clause:
+        return [f"{column} {'?&' if match_all else '?|'} %s"], [list(tags)]
+
+    def metadata(self, column: str, key: str, values: tuple[Any, ...]) -> Clause:
+        return (
+            ["(" + " OR ".join([f"{column} @> %s"] * len(values)) + ")"],
+            [Jsonb({key: value}) for value in values],
+        )
+
+    def moment(self, value: datetime) -> datetime:
+        return value
 
 
-def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if filters.agent_ids is not None:
-        where.append("p.agent_id = ANY(%s)")
-        params.append(list(filters.agent_ids))
-    _tag_clause(where, params, "p.tags", filters.tags, filters.match_all_tags)
-    if filters.start:
-        where.append("p.created_at >= %s")
-        params.append(filters.start)
-    if filters.end:
-        where.append("p.created_at <= %s")
-        params.append(filters.end)
-    for key, wanted in filters.metadata.items():
-        alternatives = wanted if isinstance(wanted, tuple) else (wanted,)
-        where.append("(" + " OR ".join(["p.metadata @> %s"] * len(alternatives)) + ")")
-        params.extend(Jsonb({key: value}) for value in alternatives)
-    if filters.contains:
-        where.append("strpos(lower(p.text), lower(%s)) > 0")
-        params.append(filters.contains)
-    return where, params
-
-
-def _message_where(filters: MessageFilter) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if filters.agent_ids is not None:
-        where.append("m.agent_id = ANY(%s)")
-        params.append(list(filters.agent_ids))
-    if filters.conversation_id:
-        where.append("m.conversation_id = %s")
-        params.append(filters.conversation_id)
-    if filters.message_types:
-        where.append("m.message_type = ANY(%s)")
-        params.append(list(filters.message_types))
-    if filters.start:
-        where.append("m.created_at >= %s")
-        params.append(filters.start)
-    if filters.end:
-        where.append("m.created_at <= %s")
-        params.append(filters.end)
-    return where, params
+SQL = PostgresDialect()
 
 
 def _insert_messages(conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:

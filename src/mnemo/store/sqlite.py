@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,13 @@ from mnemo.store.base import (
     MessageFilter,
     Page,
     PassageFilter,
+)
+from mnemo.store.filters import (
+    Clause,
+    agent_where,
+    block_where,
+    message_where,
+    passage_where,
 )
 from mnemo.store.vector_index import VectorIndex
 from mnemo.text import index_terms, query_terms, search_terms
@@ -205,15 +212,7 @@ class SQLiteStore:
         return shared.agent(row) if row else None
 
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
-        where: list[str] = []
-        params: list[Any] = []
-        if filters.name is not None:
-            where.append("a.name = ?")
-            params.append(filters.name)
-        if filters.query_text:
-            where.append("instr(lower(a.name), lower(?)) > 0")
-            params.append(filters.query_text)
-        _tag_clause(where, params, "a.tags", filters.tags, filters.match_all_tags)
+        where, params = agent_where(filters, SQL)
         with self._read() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -295,20 +294,7 @@ class SQLiteStore:
         return shared.block(row) if row else None
 
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
-        where: list[str] = []
-        params: list[Any] = []
-        if filters.label is not None:
-            where.append("b.label = ?")
-            params.append(filters.label)
-        for column, needle in (
-            ("label", filters.label_search),
-            ("value", filters.value_search),
-            ("description", filters.description_search),
-        ):
-            if needle:
-                where.append(f"instr(lower(coalesce(b.{column}, '')), lower(?)) > 0")
-                params.append(needle)
-        _tag_clause(where, params, "b.tags", filters.tags, filters.match_all_tags)
+        where, params = block_where(filters, SQL)
         with self._read() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -480,7 +466,7 @@ class SQLiteStore:
         return [by_id[pid] for pid in passage_ids if pid in by_id]
 
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
-        where, params = _passage_where(filters)
+        where, params = passage_where(filters, SQL)
         with self._read() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -641,7 +627,7 @@ class SQLiteStore:
                 return []
             passing = postings
             if filters.narrows:
-                where, params = _passage_where(filters)
+                where, params = passage_where(filters, SQL)
                 candidates = bm25.passages_of(list(postings.values()))
                 passing = bm25.restricted(
                     postings, _seqs_where(conn, candidates.tolist(), where, params)
@@ -715,7 +701,7 @@ class SQLiteStore:
                 agent_ids = [row[0] for row in conn.execute("SELECT id FROM agents")]
             allowed: np.ndarray | None = None
             if filters.narrows:
-                where, params = _passage_where(filters)
+                where, params = passage_where(filters, SQL)
                 allowed = np.fromiter(
                     (
                         row[0]
@@ -775,7 +761,7 @@ class SQLiteStore:
             _insert_messages(conn, messages)
 
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
-        where, params = _message_where(filters)
+        where, params = message_where(filters, SQL)
         with self._read() as conn:
             rows = shared.keyset_page(
                 conn,
@@ -796,7 +782,7 @@ class SQLiteStore:
         match = _fts_match(query)
         if not match:
             return []
-        where, params = _message_where(filters)
+        where, params = message_where(filters, SQL)
         sql = (
             "SELECT m.*, bm25(messages_fts) AS rank FROM messages_fts"
             " JOIN messages m ON m.seq = messages_fts.rowid WHERE messages_fts MATCH ?"
@@ -940,73 +926,48 @@ def _fts_match(query: str) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in query_terms(query))
 
 
-def _tag_clause(
-    where: list[str], params: list[Any], column: str, tags: list[str], match_all: bool
-) -> None:
-    if not tags:
-        return
-    marks = ",".join("?" * len(tags))
-    if match_all:
-        where.append(
-            f"(SELECT count(DISTINCT value) FROM json_each({column}) WHERE value IN ({marks})) = ?"
-        )
-        params.extend([*tags, len(set(tags))])
-    else:
-        where.append(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({marks}))")
-        params.extend(tags)
+class SQLiteDialect:
+    """SQLite's side of the shared filters (filters.py): JSON1 functions for tags and
+    metadata, ISO text for times."""
 
+    mark = "?"
 
-def _passage_where(filters: PassageFilter) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if filters.agent_ids is not None:
-        marks = ",".join("?" * len(filters.agent_ids)) or "NULL"
-        where.append(f"p.agent_id IN ({marks})")
-        params.extend(filters.agent_ids)
-    _tag_clause(where, params, "p.tags", filters.tags, filters.match_all_tags)
-    if filters.start:
-        where.append("p.created_at >= ?")
-        params.append(format_time(filters.start))
-    if filters.end:
-        where.append("p.created_at <= ?")
-        params.append(format_time(filters.end))
-    for key, wanted in filters.metadata.items():
+    def one_of(self, column: str, values: list[str]) -> Clause:
+        return [f"{column} IN ({','.join('?' * len(values)) or 'NULL'})"], list(values)
+
+    def contains(self, column: str) -> str:
+        return f"instr(lower({column}), lower(?)) > 0"
+
+    def tags(self, column: str, tags: list[str], match_all: bool) -> Clause:
+        marks = ",".join("?" * len(tags))
+        if match_all:
+            return (
+                [
+                    f"(SELECT count(DISTINCT value) FROM json_each({column})"
+                    f" WHERE value IN ({marks})) = ?"
+                ],
+                [*tags, len(set(tags))],
+            )
+        return [f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({marks}))"], list(tags)
+
+    def metadata(self, column: str, key: str, values: tuple[Any, ...]) -> Clause:
         path = '$."' + key.replace('"', '\\"') + '"'
-        alternatives = []
-        for value in wanted if isinstance(wanted, tuple) else (wanted,):
+        alternatives: list[str] = []
+        params: list[Any] = []
+        for value in values:
             if isinstance(value, bool):
-                alternatives.append("json_type(p.metadata, ?) = ?")
+                alternatives.append(f"json_type({column}, ?) = ?")
                 params.extend([path, "true" if value else "false"])
             elif value is None:
-                alternatives.append("json_type(p.metadata, ?) = 'null'")
+                alternatives.append(f"json_type({column}, ?) = 'null'")
                 params.append(path)
             else:
-                alternatives.append("json_extract(p.metadata, ?) = ?")
+                alternatives.append(f"json_extract({column}, ?) = ?")
                 params.extend([path, value])
-        where.append("(" + " OR ".join(alternatives) + ")")
-    if filters.contains:
-        where.append("instr(lower(p.text), lower(?)) > 0")
-        params.append(filters.contains)
-    return where, params
+        return ["(" + " OR ".join(alternatives) + ")"], params
+
+    def moment(self, value: datetime) -> str:
+        return format_time(value)
 
 
-def _message_where(filters: MessageFilter) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if filters.agent_ids is not None:
-        marks = ",".join("?" * len(filters.agent_ids)) or "NULL"
-        where.append(f"m.agent_id IN ({marks})")
-        params.extend(filters.agent_ids)
-    if filters.conversation_id:
-        where.append("m.conversation_id = ?")
-        params.append(filters.conversation_id)
-    if filters.message_types:
-        where.append(f"m.message_type IN ({','.join('?' * len(filters.message_types))})")
-        params.extend(filters.message_types)
-    if filters.start:
-        where.append("m.created_at >= ?")
-        params.append(format_time(filters.start))
-    if filters.end:
-        where.append("m.created_at <= ?")
-        params.append(format_time(filters.end))
-    return where, params
+SQL = SQLiteDialect()
