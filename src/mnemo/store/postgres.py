@@ -69,6 +69,9 @@ PASSAGE_COLUMNS = (
     "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
     " {t}.created_at, {t}.updated_at, {t}.context"
 )
+PASSAGES = shared.Listing(
+    "passages", "p", "passage", f"SELECT {PASSAGE_COLUMNS.format(t='p')} FROM passages p"
+)
 
 
 class PostgresStore:
@@ -258,17 +261,7 @@ class PostgresStore:
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
         where, params = agent_where(filters, SQL)
         with self._conn() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="agents",
-                alias="a",
-                select="SELECT a.* FROM agents a",
-                where=where,
-                params=params,
-                what="agent",
-                mark="%s",
-            )
+            rows = shared.keyset_page(conn, page, shared.AGENTS, where, params, SQL.mark)
         return [shared.agent(r) for r in rows]
 
     def update_agent(self, agent: Agent) -> None:
@@ -336,17 +329,7 @@ class PostgresStore:
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
         where, params = block_where(filters, SQL)
         with self._conn() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="blocks",
-                alias="b",
-                select="SELECT b.* FROM blocks b",
-                where=where,
-                params=params,
-                what="block",
-                mark="%s",
-            )
+            rows = shared.keyset_page(conn, page, shared.BLOCKS, where, params, SQL.mark)
         return [shared.block(r) for r in rows]
 
     def modify_block(self, block_id: str, change: Callable[[Block], Block]) -> Block | None:
@@ -436,15 +419,7 @@ class PostgresStore:
     def block_agents(self, block_id: str, page: Page) -> list[Agent]:
         with self._conn() as conn:
             rows = shared.keyset_page(
-                conn,
-                page,
-                table="agents",
-                alias="a",
-                select="SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
-                where=["ab.block_id = %s"],
-                params=[block_id],
-                what="agent",
-                mark="%s",
+                conn, page, shared.BLOCK_AGENTS, ["ab.block_id = %s"], [block_id], SQL.mark
             )
         return [shared.agent(r) for r in rows]
 
@@ -519,17 +494,7 @@ class PostgresStore:
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
         where, params = passage_where(filters, SQL)
         with self._conn() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="passages",
-                alias="p",
-                select=f"SELECT {PASSAGE_COLUMNS.format(t='p')} FROM passages p",
-                where=where,
-                params=params,
-                what="passage",
-                mark="%s",
-            )
+            rows = shared.keyset_page(conn, page, PASSAGES, where, params, SQL.mark)
         return [shared.passage(r) for r in rows]
 
     def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
@@ -754,17 +719,7 @@ class PostgresStore:
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = message_where(filters, SQL)
         with self._conn() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="messages",
-                alias="m",
-                select="SELECT m.* FROM messages m",
-                where=where,
-                params=params,
-                what="message",
-                mark="%s",
-            )
+            rows = shared.keyset_page(conn, page, shared.MESSAGES, where, params, SQL.mark)
         return [shared.message(r) for r in rows]
 
     def search_messages(

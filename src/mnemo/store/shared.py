@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -95,20 +96,37 @@ def message(row: Row) -> Message:
     )
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What a keyset-paged listing reads: `select` over `table` aliased `alias`; `what` names
+    its items in errors."""
+
+    table: str
+    alias: str
+    what: str
+    select: str
+
+
+AGENTS = Listing("agents", "a", "agent", "SELECT a.* FROM agents a")
+BLOCK_AGENTS = Listing(
+    "agents", "a", "agent", "SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id"
+)
+BLOCKS = Listing("blocks", "b", "block", "SELECT b.* FROM blocks b")
+MESSAGES = Listing("messages", "m", "message", "SELECT m.* FROM messages m")
+PASSAGES = Listing("passages", "p", "passage", "SELECT p.* FROM passages p")
+
+
 def keyset_page(
     conn: Connection,
     page: Page,
-    *,
-    table: str,
-    alias: str,
-    select: str,
+    listing: Listing,
     where: list[str],
     params: list[Any],
-    what: str,
     mark: str,
 ) -> list[Any]:
     """Rows in (created_at, seq) order strictly after/before the cursor ids of `page`.
     `mark` is the backend's parameter placeholder (`?` or `%s`)."""
+    table, alias, what, select = listing.table, listing.alias, listing.what, listing.select
     where = list(where)
     params = list(params)
     for cursor, is_after in ((page.after, True), (page.before, False)):

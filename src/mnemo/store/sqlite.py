@@ -214,17 +214,7 @@ class SQLiteStore:
     def list_agents(self, filters: AgentFilter, page: Page) -> list[Agent]:
         where, params = agent_where(filters, SQL)
         with self._read() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="agents",
-                alias="a",
-                select="SELECT a.* FROM agents a",
-                where=where,
-                params=params,
-                what="agent",
-                mark="?",
-            )
+            rows = shared.keyset_page(conn, page, shared.AGENTS, where, params, SQL.mark)
         return [shared.agent(row) for row in rows]
 
     def update_agent(self, agent: Agent) -> None:
@@ -296,17 +286,7 @@ class SQLiteStore:
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
         where, params = block_where(filters, SQL)
         with self._read() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="blocks",
-                alias="b",
-                select="SELECT b.* FROM blocks b",
-                where=where,
-                params=params,
-                what="block",
-                mark="?",
-            )
+            rows = shared.keyset_page(conn, page, shared.BLOCKS, where, params, SQL.mark)
         return [shared.block(row) for row in rows]
 
     def modify_block(self, block_id: str, change: Callable[[Block], Block]) -> Block | None:
@@ -393,15 +373,7 @@ class SQLiteStore:
     def block_agents(self, block_id: str, page: Page) -> list[Agent]:
         with self._read() as conn:
             rows = shared.keyset_page(
-                conn,
-                page,
-                table="agents",
-                alias="a",
-                select="SELECT a.* FROM agents a JOIN agent_blocks ab ON ab.agent_id = a.id",
-                where=["ab.block_id = ?"],
-                params=[block_id],
-                what="agent",
-                mark="?",
+                conn, page, shared.BLOCK_AGENTS, ["ab.block_id = ?"], [block_id], SQL.mark
             )
         return [shared.agent(row) for row in rows]
 
@@ -468,17 +440,7 @@ class SQLiteStore:
     def list_passages(self, filters: PassageFilter, page: Page) -> list[Passage]:
         where, params = passage_where(filters, SQL)
         with self._read() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="passages",
-                alias="p",
-                select="SELECT p.* FROM passages p",
-                where=where,
-                params=params,
-                what="passage",
-                mark="?",
-            )
+            rows = shared.keyset_page(conn, page, shared.PASSAGES, where, params, SQL.mark)
         return [shared.passage(row) for row in rows]
 
     def update_passage(self, passage: Passage, vector: np.ndarray | None) -> bool:
@@ -763,17 +725,7 @@ class SQLiteStore:
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = message_where(filters, SQL)
         with self._read() as conn:
-            rows = shared.keyset_page(
-                conn,
-                page,
-                table="messages",
-                alias="m",
-                select="SELECT m.* FROM messages m",
-                where=where,
-                params=params,
-                what="message",
-                mark="?",
-            )
+            rows = shared.keyset_page(conn, page, shared.MESSAGES, where, params, SQL.mark)
         return [shared.message(row) for row in rows]
 
     def search_messages(
