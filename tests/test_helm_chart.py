@@ -1,7 +1,7 @@
 """The Helm chart, validated offline: rendered by the real Helm library (helm-python-sdk) for
 every fixture in deploy/helm/mnemo/ci, each object checked against the Kubernetes schemas
-(1.30 and 1.37, strict) and custom resources against their CRD schemas, then the acceptance
-checklist of reference/k8s.md §6 asserted on the objects. Also the Dockerfile and the scripts."""
+(1.30 and 1.37, strict) and custom resources against their CRD schemas, then the deployment's
+acceptance checks (docs/deploy.md) asserted on the objects. Also the Dockerfile and the scripts."""
 
 from __future__ import annotations
 
