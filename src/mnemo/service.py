@@ -27,6 +27,7 @@ from mnemo.models import (
     NewPassage,
     Passage,
     Scored,
+    format_time,
     new_id,
     to_utc,
     utcnow,
@@ -228,8 +229,21 @@ class MemoryService:
     def list_blocks(self, filters: BlockFilter, page: Page) -> list[Block]:
         return self.store.list_blocks(_strings_checked(filters), self._page(page))
 
-    def update_block(self, block_id: str, changes: dict[str, Any]) -> Block:
-        updated = self.store.modify_block(block_id, lambda block: self._changed(block, changes))
+    def update_block(
+        self, block_id: str, changes: dict[str, Any], expected_version: str | None = None
+    ) -> Block:
+        """Apply `changes`; with `expected_version` (block_version of the block the editor
+        started from), a block changed meanwhile is a Conflict instead of being overwritten."""
+
+        def change(block: Block) -> Block:
+            if expected_version is not None and block_version(block) != expected_version:
+                raise Conflict(
+                    f"Block {block.label!r} changed since you opened it (now "
+                    f"{len(block.value)} characters); reload to see the new text, then edit again"
+                )
+            return self._changed(block, changes)
+
+        updated = self.store.modify_block(block_id, change)
         if updated is None:
             raise NotFound(f"Block {block_id!r} not found")
         return updated
@@ -590,6 +604,20 @@ class MemoryService:
                 self.store.delete_passage(passage_id)
         return sorted(doomed.values(), key=lambda p: p.created_at)
 
+    def forget_session(self, agent_id: str, session_id: str) -> tuple[int, int]:
+        """Delete what one Claude Code session left: its passages (metadata.session_id) and
+        its recall messages. Returns (passages, messages) deleted."""
+        session_id = validate.string("session_id", session_id)
+        if not session_id.strip():
+            raise InvalidInput("session_id: must not be empty")
+        filters = PassageFilter(metadata={"session_id": session_id})
+        passages = self.prune_passages(agent_id, filters, keep_latest=0)
+        return len(passages), self.store.delete_messages(agent_id, session_id)
+
+    def count_messages(self, agent_id: str) -> int:
+        self.get_agent(agent_id)
+        return self.store.count_messages(agent_id)
+
     def count_passages(self, agent_id: str) -> int:
         self.get_agent(agent_id)
         return self.store.count_passages(agent_id)
@@ -910,6 +938,11 @@ def _checked_messages(filters: MessageFilter) -> MessageFilter:
         start=validate.moment("start", filters.start) if filters.start else None,
         end=validate.moment("end", filters.end) if filters.end else None,
     )
+
+
+def block_version(block: Block) -> str:
+    """What optimistic concurrency compares: the time of the block's last change."""
+    return format_time(block.updated_at)
 
 
 def _check_limit(value: str, limit: int) -> None:

@@ -292,6 +292,11 @@ def test_messages(store: Store) -> None:
         "api", MessageFilter(agent_ids=[a.id], end=base + timedelta(hours=1)), 5
     )
     assert [m.content for m, _ in dated] == ["deploy the api"]
+    assert store.count_messages(a.id) == 3
+    assert store.delete_messages(a.id, "s1") == 2
+    assert store.count_messages(a.id) == 1
+    assert store.search_messages("deployed", MessageFilter(agent_ids=[a.id]), 5) == []
+    assert store.delete_messages(a.id, "s1") == 0
 
 
 def test_idempotency_keys(store: Store) -> None:

@@ -27,6 +27,7 @@ from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
 from mnemo.service import MemoryService
 from mnemo.store import open_store
+from mnemo.ui import pages as viewer
 
 log = logging.getLogger("mnemo.api")
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings, service: MemoryService | None = None) -> Fast
     )
     app.router.routes.extend(mcp_app.routes)
     install_error_handlers(app)
+    viewer.install(app)
     # Outermost first at request time: observation, Host and cross-site checks, size limit,
     # auth, idempotency, then the catch-all for unexpected errors.
     app.add_middleware(InternalErrorMiddleware)

@@ -145,7 +145,9 @@ class AuthMiddleware:
         self._key = api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._allowed(scope):
+        path = scope.get("path", "")
+        viewer = path == "/ui" or path.startswith("/ui/")  # checks its own sign-in (ui/access.py)
+        if scope["type"] != "http" or path in OPEN_PATHS or viewer or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         await send_json(send, 401, {"detail": "Unauthorized"}, [(b"www-authenticate", b"Bearer")])

@@ -533,6 +533,19 @@ class PostgresStore:
                 "SELECT count(*) AS n FROM passages WHERE agent_id = %s", (agent_id,)
             ).fetchone()["n"]
 
+    def count_messages(self, agent_id: str) -> int:
+        with self._conn() as conn:
+            return conn.execute(
+                "SELECT count(*) AS n FROM messages WHERE agent_id = %s", (agent_id,)
+            ).fetchone()["n"]
+
+    def delete_messages(self, agent_id: str, conversation_id: str) -> int:
+        with self._tx() as conn:
+            return conn.execute(
+                "DELETE FROM messages WHERE agent_id = %s AND conversation_id = %s",
+                (agent_id, conversation_id),
+            ).rowcount
+
     def mixed_embeddings(self, agent_id: str, handle: str) -> bool:
         """Read over the agent's rows (no index answers it without tempting the planner away
         from HNSW), so a "not mixed" is kept for SINGLE_MODEL_TTL seconds; this process forgets it

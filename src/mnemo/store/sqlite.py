@@ -492,6 +492,20 @@ class SQLiteStore:
             .fetchone()[0]
         )
 
+    def count_messages(self, agent_id: str) -> int:
+        return (
+            self._reader()
+            .execute("SELECT count(*) FROM messages WHERE agent_id = ?", (agent_id,))
+            .fetchone()[0]
+        )
+
+    def delete_messages(self, agent_id: str, conversation_id: str) -> int:
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM messages WHERE agent_id = ? AND conversation_id = ?",
+                (agent_id, conversation_id),
+            ).rowcount
+
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
         """Nothing to prepare: postings and vector indexes keep up with inserts."""
