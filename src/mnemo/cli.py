@@ -217,6 +217,32 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def ui_command(args: argparse.Namespace) -> int:
+    """Open the memory viewer: this project's page when it has memory, else every project."""
+    import os
+    import webbrowser
+
+    from mnemo.remote import project
+    from mnemo.remote.client import Client
+    from mnemo.remote.config import ClientConfig, state_dir
+
+    config = ClientConfig.load()
+    client = Client(config.url, config.api_key, 5.0, connect_timeout=1.0)
+    if not client.health():
+        print(
+            f"mnemo: no server answers at {config.url}; start it with `mnemo serve`",
+            file=sys.stderr,
+        )
+        return 2
+    root = project.project_root(str(args.project or os.getcwd()))
+    agent = config.agent_id or project.cached_agent(state_dir(), root)
+    url = f"{config.url}/ui/" + (f"agents/{agent}" if agent else "")
+    print(url)
+    if not args.print_only and not webbrowser.open(url):
+        print("mnemo: no browser to open here; the address is above", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse
     from pathlib import Path
@@ -364,6 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("status", help="this project's memory: agent, blocks, last sessions")
     p.add_argument("--project", type=Path, metavar="DIR")
     p.set_defaults(handler=status_command)
+    p = commands.add_parser(
+        "ui",
+        help="open the memory viewer in the browser (this project's page when it has memory)",
+    )
+    p.add_argument("--project", type=Path, metavar="DIR")
+    p.add_argument(
+        "--print", dest="print_only", action="store_true", help="print the address, open nothing"
+    )
+    p.set_defaults(handler=ui_command)
 
     from mnemo.commands import backup, pipeline, projects, search, team
 

@@ -69,7 +69,7 @@ def check_loopback(request: Request) -> None:
     try:
         local = ipaddress.ip_address(host).is_loopback
     except ValueError:
-        local = host in ("localhost", "testclient")
+        local = host == "localhost"
     if not local:
         raise ViewerDenied(
             "The viewer serves only this machine while no API key is set: set api_key "

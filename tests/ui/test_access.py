@@ -1,0 +1,174 @@
+"""The viewer's rules without a browser (the in-process app): who may look, the CSRF token on
+every write, security headers, `.json` twins, and the writes a browser test does not cover."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.inprocess import app_client
+
+
+@pytest.fixture(scope="module")
+def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with app_client(tmp_path_factory.mktemp("viewer") / "data") as client:
+        yield client
+
+
+@pytest.fixture
+def agent(viewer: TestClient) -> dict[str, Any]:
+    created = viewer.post(
+        "/v1/agents/",
+        json={"name": "viewed", "memory_blocks": [{"label": "notes", "value": "n", "limit": 40}]},
+    ).json()
+    base = f"/v1/agents/{created['id']}/archival-memory"
+    for text, session in (("deploy went fine", "s-9"), ("rollback after a bad migration", "s-9")):
+        viewer.post(base, json={"text": text, "metadata": {"type": "note", "session_id": session}})
+    viewer.post(
+        f"/v1/agents/{created['id']}/messages/import",
+        json={
+            "messages": [
+                {"message_type": "user_message", "content": "hi", "conversation_id": "s-9"}
+            ]
+        },
+    )
+    return created
+
+
+def csrf(viewer: TestClient, path: str) -> str:
+    viewer.get(path)
+    token = viewer.cookies.get("mnemo_csrf")
+    assert token
+    return token
+
+
+def test_pages_send_security_headers_and_have_json_twins(
+    viewer: TestClient, agent: dict[str, Any]
+) -> None:
+    page = viewer.get(f"/ui/agents/{agent['id']}")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert 'href="/ui/agents/' + agent["id"] + '.json"' in page.text
+    twin = viewer.get(f"/ui/agents/{agent['id']}.json").json()
+    assert [b["label"] for b in twin["blocks"]] == ["notes"]
+    assert {p["text"] for p in twin["passages"]} == {
+        "deploy went fine",
+        "rollback after a bad migration",
+    }
+    assert twin["agent"]["messages"] == 1
+    listing = viewer.get("/ui/index.json?q=viewed").json()
+    assert any(p["id"] == agent["id"] for p in listing["projects"])
+    assert viewer.get("/ui/agents/agent-00000000-0000-4000-8000-000000000000").status_code == 404
+    found = viewer.get(f"/ui/agents/{agent['id']}/search.json", params={"q": "migration"}).json()
+    assert found["results"][0]["text"] == "rollback after a bad migration"
+    assert found["results"][0]["matched_terms"] == ["migrat"]
+
+
+def test_without_a_key_only_this_machine_may_look(tmp_path: Path) -> None:
+    with app_client(tmp_path / "data", client=("10.1.2.3", 40000)) as remote:
+        page = remote.get("/ui/")
+        assert page.status_code == 403 and "MNEMO_API_KEY" in page.text
+        assert remote.get("/ui/index.json").status_code == 403
+        assert remote.get("/v1/health/").status_code == 200  # the API is not the viewer
+
+
+def test_every_write_needs_the_pages_csrf_token(viewer: TestClient, agent: dict[str, Any]) -> None:
+    path = f"/ui/agents/{agent['id']}/blocks/notes"
+    for token in (None, "", "a-guess"):
+        form = {"value": "changed"} | ({"csrf": token} if token is not None else {})
+        refused = viewer.post(path, data=form)
+        assert refused.status_code == 403 and "CSRF" in refused.text
+    notes = viewer.get(f"/v1/agents/{agent['id']}/core-memory/blocks/notes").json()
+    assert notes["value"] == "n"
+    token = csrf(viewer, f"/ui/agents/{agent['id']}")
+    appended = viewer.post(f"{path}/append", data={"csrf": token, "text": "second line"})
+    assert appended.status_code == 200
+    assert (
+        viewer.get(f"/v1/agents/{agent['id']}/core-memory/blocks/notes").json()["value"]
+        == "n\nsecond line"
+    )
+
+
+def test_edit_a_memory_re_embeds_it_and_bad_metadata_saves_nothing(
+    viewer: TestClient, agent: dict[str, Any]
+) -> None:
+    passages = viewer.get(f"/v1/agents/{agent['id']}/archival-memory").json()
+    target = next(p for p in passages if p["text"] == "deploy went fine")
+    path = f"/ui/agents/{agent['id']}/passages/{target['id']}"
+    token = csrf(viewer, path)
+    bad = viewer.post(path, data={"csrf": token, "text": "x", "tags": "", "metadata": "[1, 2]"})
+    assert bad.status_code == 400 and "JSON object" in bad.text
+    assert (
+        viewer.get(f"/v1/agents/{agent['id']}/archival-memory/{target['id']}").json()["text"]
+        == "deploy went fine"
+    )
+    metadata = json.dumps({"type": "decision", "reviewed": True})
+    saved = viewer.post(
+        path,
+        data={
+            "csrf": token,
+            "text": "Canary deploys go out at 10:00 UTC",
+            "tags": "deploy, ops",
+            "metadata": metadata,
+        },
+    )
+    assert saved.status_code == 200
+    stored = viewer.get(f"/v1/agents/{agent['id']}/archival-memory/{target['id']}").json()
+    assert stored["text"] == "Canary deploys go out at 10:00 UTC"
+    assert stored["tags"] == ["deploy", "ops"]
+    assert stored["metadata"] == {"type": "decision", "reviewed": True}  # session_id removed
+    hits = viewer.get(
+        f"/v1/agents/{agent['id']}/archival-memory/search",
+        params={"query": "canary", "mode": "vector", "top_k": 1},
+    ).json()["results"]
+    assert hits[0]["id"] == target["id"]
+
+
+def test_forget_a_session_and_export(viewer: TestClient, agent: dict[str, Any]) -> None:
+    path = f"/ui/agents/{agent['id']}/sessions/s-9"
+    token = csrf(viewer, path)
+    done = viewer.post(f"{path}/forget", data={"csrf": token})
+    assert done.status_code == 200 and "2 memories and 1 messages deleted" in done.text
+    assert viewer.get(f"/v1/agents/{agent['id']}/archival-memory").json() == []
+    assert viewer.get(f"{path}.json").json()["messages"] == []
+    export = viewer.get(f"/ui/agents/{agent['id']}/export")
+    assert 'filename="viewed.af"' in export.headers["content-disposition"]
+    assert json.loads(export.text)["agents"][0]["name"] == "viewed"
+
+
+def test_sign_in_with_a_key(tmp_path: Path) -> None:
+    with app_client(tmp_path / "data", {"MNEMO_API_KEY": "sesame"}) as viewer:
+        start = viewer.get("/ui/team", follow_redirects=False)
+        assert start.status_code == 303 and start.headers["location"] == "/ui/login?next=/ui/team"
+        token = csrf(viewer, "/ui/login")
+        wrong = viewer.post(
+            "/ui/login", data={"csrf": token, "api_key": "nope", "next": "/ui/team"}
+        )
+        assert wrong.status_code == 401
+        right = viewer.post(
+            "/ui/login",
+            data={"csrf": token, "api_key": "sesame", "next": "//evil.example/"},
+            headers={"X-Forwarded-Proto": "https"},
+            follow_redirects=False,
+        )
+        assert right.headers["location"] == "/ui/"  # never a redirect off the viewer
+        cookie = right.headers["set-cookie"]
+        assert re.search(r"mnemo_session=[^;]+;", cookie)
+        for flag in ("HttpOnly", "SameSite=strict", "Secure", "Path=/ui"):
+            assert flag.lower() in cookie.lower(), (flag, cookie)
+        assert viewer.get("/ui/team.json").status_code == 401  # a Secure cookie: not over http
+        viewer.post("/ui/login", data={"csrf": token, "api_key": "sesame", "next": "/ui/team"})
+        assert viewer.get("/ui/team.json").status_code == 200
+        assert viewer.get("/v1/agents/").status_code == 401  # the cookie is not an API key
+        assert (
+            viewer.get("/ui/team.json", headers={"Authorization": "Bearer sesame"}).status_code
+            == 200
+        )
