@@ -4,14 +4,19 @@ every write, security headers, `.json` twins, and the writes a browser test does
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from tests.conftest import ServerProcess
 from tests.inprocess import app_client
 
 
@@ -172,3 +177,35 @@ def test_sign_in_with_a_key(tmp_path: Path) -> None:
             viewer.get("/ui/team.json", headers={"Authorization": "Bearer sesame"}).status_code
             == 200
         )
+
+
+def test_mnemo_ui_prints_the_address_or_says_the_server_is_down(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")},
+        "HOME": str(tmp_path),
+        "MNEMO_CONFIG": str(config),
+        "MNEMO_STATE_DIR": str(tmp_path / "state"),
+        "MNEMO_URL": server.url,
+    }
+    up = subprocess.run(
+        [sys.executable, "-m", "mnemo", "ui", "--print", "--project", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.strip() == f"{server.url}/ui/"
+    assert httpx.get(up.stdout.strip()).status_code == 200
+    down = subprocess.run(
+        [sys.executable, "-m", "mnemo", "ui", "--print"],
+        env={**env, "MNEMO_URL": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.returncode == 2 and "no server answers at http://127.0.0.1:9" in down.stderr
