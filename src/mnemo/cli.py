@@ -400,9 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=ui_command)
 
-    from mnemo.commands import backup, pipeline, projects, search, team
+    from mnemo.commands import backup, pipeline, projects, remember, search, team
 
-    for module in (projects, team, pipeline, search, backup):
+    for module in (projects, team, pipeline, remember, search, backup):
         module.register(commands)
     return parser
 

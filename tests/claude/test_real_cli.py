@@ -294,3 +294,49 @@ def test_the_opt_in_formatter_formats_with_the_projects_ruff(
 
     formatted.mnemo("uninstall", "--user")
     assert "hook format" not in (home / ".claude" / "settings.json").read_text()
+
+
+def test_plugin_skills_remember_recall_and_forget(
+    server: ServerProcess, claude_bin: Path, api: ScriptedAPI, tmp_path: Path
+) -> None:
+    """/mnemo:remember, /mnemo:recall and /mnemo:forget from the plugin: the skill's text, with
+    the user's words in it, reaches the model, and the command it names does the work."""
+    home = tmp_path / "home"
+    home.mkdir()
+    root = Path(__file__).resolve().parents[2]
+    plugged = Session(
+        home,
+        git_project(tmp_path / "skilled"),
+        server,
+        claude_bin,
+        install=False,
+        extra_args=("--plugin-dir", str(root)),
+    )
+    mnemo = f'"{root}/scripts/mnemo"'
+    fact = "Deploys to prod need the canary flag set"
+    api.turns = [
+        [ToolUse("Bash", {"command": f'{mnemo} remember --type decision -- "{fact}"'})],
+        ["Stored."],
+    ]
+    plugged.run(api, f"/mnemo:remember {fact}")
+    sent = json.dumps(api.requests[0]["messages"])
+    assert fact in sent and f"{root}/scripts/mnemo" in sent  # the skill, its path filled in
+    stored = plugged.passages(type="decision")
+    assert [p["text"] for p in stored] == [fact]
+    assert "Remembered as passage-" in result_text(api.tool_results()[0])
+
+    api.requests.clear()
+    api.turns = [
+        [ToolUse("Bash", {"command": f'{mnemo} search --limit 8 -- "canary flag"'})],
+        ["Found it."],
+    ]
+    plugged.run(api, "/mnemo:recall what do prod deploys need")
+    assert "what do prod deploys need" in json.dumps(api.requests[0]["messages"])
+    assert fact in result_text(api.tool_results()[0])
+
+    api.requests.clear()
+    api.turns = [[ToolUse("Bash", {"command": f"{mnemo} forget {stored[0]['id']}"})], ["Gone."]]
+    plugged.run(api, f"/mnemo:forget {stored[0]['id']}")
+    assert stored[0]["id"] in json.dumps(api.requests[0]["messages"])
+    assert f"Forgot {stored[0]['id']}" in result_text(api.tool_results()[0])
+    assert plugged.passages(type="decision") == []
