@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.datastructures import FormData
 
 from mnemo.api.deps import get_service, loose_value, parse_bound
 from mnemo.api.serialize import block_json, message_json, passage_json
@@ -48,6 +47,7 @@ def viewer(request: Request) -> None:
 
 
 Viewer = Annotated[None, Depends(viewer)]
+Field = Annotated[str, Form()]  # a form field; forms are parsed before the handler's thread
 
 
 def install(app: Any) -> None:
@@ -80,9 +80,9 @@ def install(app: Any) -> None:
     app.add_exception_handler(MnemoError, error)
 
 
-def checked_form(request: Request, form: FormData) -> None:
+def checked_form(request: Request, token: str) -> None:
     """Refuse a write whose form did not come from one of the viewer's own pages."""
-    if not access.csrf_ok(request, str(form.get(access.CSRF_FIELD) or "")):
+    if not access.csrf_ok(request, token):
         raise access.ViewerDenied(
             "Refused: this form did not come from the viewer (missing or wrong CSRF token). "
             "Reload the page and try again."
@@ -117,12 +117,14 @@ def login_page(request: Request, next: str = "/ui/") -> Response:
 
 
 @router.post("/ui/login")
-async def login(request: Request) -> Response:
-    form = await request.form()
-    checked_form(request, form)
+def login(
+    request: Request, csrf: Field = "", api_key: Field = "", next: Field = "/ui/"
+) -> Response:
+    checked_form(request, csrf)
+    offered = api_key
     api_key = request.app.state.settings.api_key
-    target = _local(str(form.get("next") or "/ui/"))
-    if not api_key or not access.key_matches(api_key, str(form.get("api_key") or "")):
+    target = _local(next)
+    if not api_key or not access.key_matches(api_key, offered):
         context = {"next": target, "error": "That is not this server's API key."}
         return page(request, "login.html", context, 401)
     response = RedirectResponse(target, status_code=303)
@@ -138,8 +140,8 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/ui/logout")
-async def logout(request: Request) -> Response:
-    checked_form(request, await request.form())
+def logout(request: Request, csrf: Field = "") -> Response:
+    checked_form(request, csrf)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(access.SESSION_COOKIE, path="/ui")
     return response
@@ -229,16 +231,22 @@ def _block_view(service: MemoryService, agent_id: str, block: Block) -> dict[str
 
 
 @router.post("/ui/agents/{agent_id}/blocks/{label}")
-async def edit_block(
-    request: Request, agent_id: str, label: str, service: Service, _: Viewer
+def edit_block(
+    request: Request,
+    agent_id: str,
+    label: str,
+    service: Service,
+    _: Viewer,
+    csrf: Field = "",
+    value: Field = "",
+    version: Field = "",
 ) -> Response:
-    form = await request.form()
-    checked_form(request, form)
+    checked_form(request, csrf)
     agent_id = _agent_id(agent_id)
-    value = str(form.get("value") or "").replace("\r\n", "\n")
+    value = value.replace("\r\n", "\n")
     block = service.get_agent_block(agent_id, label)
     try:
-        service.update_block(block.id, {"value": value}, str(form.get("version") or "") or None)
+        service.update_block(block.id, {"value": value}, version or None)
     except (LimitExceeded, Conflict, InvalidInput) as exc:
         problem = {"label": label, "message": str(exc), "value": value}
         return _project_page(request, service, agent_id, None, problem, _status(exc))
@@ -246,13 +254,18 @@ async def edit_block(
 
 
 @router.post("/ui/agents/{agent_id}/blocks/{label}/append")
-async def append_block(
-    request: Request, agent_id: str, label: str, service: Service, _: Viewer
+def append_block(
+    request: Request,
+    agent_id: str,
+    label: str,
+    service: Service,
+    _: Viewer,
+    csrf: Field = "",
+    text: Field = "",
 ) -> Response:
-    form = await request.form()
-    checked_form(request, form)
+    checked_form(request, csrf)
     agent_id = _agent_id(agent_id)
-    text = str(form.get("text") or "").replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n")
     try:
         service.append_to_block(agent_id, label, text)
     except (LimitExceeded, InvalidInput) as exc:
@@ -398,10 +411,10 @@ def session(
 
 
 @router.post("/ui/agents/{agent_id}/sessions/{session_id}/forget")
-async def forget_session(
-    request: Request, agent_id: str, session_id: str, service: Service, _: Viewer
+def forget_session(
+    request: Request, agent_id: str, session_id: str, service: Service, _: Viewer, csrf: Field = ""
 ) -> Response:
-    checked_form(request, await request.form())
+    checked_form(request, csrf)
     agent_id = _agent_id(agent_id)
     passages, messages = service.forget_session(agent_id, session_id)
     return RedirectResponse(
@@ -443,35 +456,43 @@ def _passage_page(
 
 
 @router.post("/ui/agents/{agent_id}/passages/{passage_id}")
-async def edit_passage(
-    request: Request, agent_id: str, passage_id: str, service: Service, _: Viewer
+def edit_passage(
+    request: Request,
+    agent_id: str,
+    passage_id: str,
+    service: Service,
+    _: Viewer,
+    csrf: Field = "",
+    text: Field = "",
+    tags: Field = "",
+    metadata: Field = "{}",
 ) -> Response:
-    form = await request.form()
-    checked_form(request, form)
+    checked_form(request, csrf)
     agent_id = _agent_id(agent_id)
-    text = str(form.get("text") or "").replace("\r\n", "\n")
-    tags = [t.strip() for t in str(form.get("tags") or "").split(",") if t.strip()]
+    text = text.replace("\r\n", "\n")
+    tag_list = [t.strip() for t in tags.split(",") if t.strip()]
+    raw_metadata = metadata
     try:
-        metadata = json.loads(str(form.get("metadata") or "{}"))
+        metadata = json.loads(raw_metadata or "{}")
         if not isinstance(metadata, dict):
             raise InvalidInput("metadata: must be a JSON object")
         current = service.get_passage(agent_id, passage_id)
         removed = {key: None for key in current.metadata if key not in metadata}
-        service.update_passage(agent_id, passage_id, text, tags, {**removed, **metadata})
+        service.update_passage(agent_id, passage_id, text, tag_list, {**removed, **metadata})
     except (ValueError, MnemoError) as exc:
         if isinstance(exc, NotFound):
             raise
-        problem = {"message": f"Not saved: {exc}", "text": text, "tags": ", ".join(tags)}
-        problem["metadata"] = str(form.get("metadata") or "")
+        problem = {"message": f"Not saved: {exc}", "text": text, "tags": ", ".join(tag_list)}
+        problem["metadata"] = raw_metadata
         return _passage_page(request, service, agent_id, passage_id, problem, _status(exc))
     return RedirectResponse(f"/ui/agents/{agent_id}/passages/{passage_id}", status_code=303)
 
 
 @router.post("/ui/agents/{agent_id}/passages/{passage_id}/delete")
-async def delete_passage(
-    request: Request, agent_id: str, passage_id: str, service: Service, _: Viewer
+def delete_passage(
+    request: Request, agent_id: str, passage_id: str, service: Service, _: Viewer, csrf: Field = ""
 ) -> Response:
-    checked_form(request, await request.form())
+    checked_form(request, csrf)
     agent_id = _agent_id(agent_id)
     service.delete_passage(agent_id, passage_id)
     return RedirectResponse(
