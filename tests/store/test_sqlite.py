@@ -48,3 +48,53 @@ def test_a_failed_read_leaves_no_old_snapshot_behind(tmp_path) -> None:  # type:
     assert store.get_agent(later.id) is not None
     assert failure.value is not None
     store.close()
+
+
+def test_filtered_vector_search_is_exact_for_common_and_rare_filters(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A filtered vector search walks the best passages first (store/sqlite.py: WALK_MAX) or,
+    for a rare filter, reads the passing ones: either way the exact top k among those that
+    pass, as a brute-force ranking finds them."""
+    import numpy as np
+
+    from mnemo.config import DEFAULT_EMBEDDING
+    from mnemo.models import Passage, new_id, utcnow
+    from mnemo.store.base import PassageFilter
+    from mnemo.store.sqlite import WALK_MAX, SQLiteStore
+
+    store = SQLiteStore(tmp_path / "mnemo.sqlite3")
+    store.migrate()
+    owner = agent()
+    store.create_agent(owner, [], [])
+    count = WALK_MAX + 2000
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((count, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    kinds = ["common" if i % 3 == 0 else "rare" if i % 1000 == 7 else "other" for i in range(count)]
+    rows = [
+        Passage(
+            id=new_id("passage"),
+            agent_id=owner.id,
+            text=f"passage {i}",
+            metadata={"type": kind},
+            embedding_handle=DEFAULT_EMBEDDING,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        for i, kind in enumerate(kinds)
+    ]
+    store.insert_passages(rows, vectors)
+    for trial in range(3):
+        query = rng.standard_normal(384).astype(np.float32)
+        query /= np.linalg.norm(query)
+        scores = vectors @ query
+        for kind in ("common", "rare", "absent"):
+            found = store.vector_search(
+                query,
+                DEFAULT_EMBEDDING,
+                PassageFilter(agent_ids=[owner.id], metadata={"type": kind}),
+                20,
+            )
+            passing = [i for i, k in enumerate(kinds) if k == kind]
+            best = sorted(passing, key=lambda i: -scores[i])[:20]
+            assert [pid for pid, _ in found] == [rows[i].id for i in best], (trial, kind)
+    store.close()

@@ -675,22 +675,13 @@ class SQLiteStore:
             agent_ids = filters.agent_ids
             if agent_ids is None:
                 agent_ids = [row[0] for row in conn.execute("SELECT id FROM agents")]
-            allowed: np.ndarray | None = None
-            if filters.narrows:
-                where, params = passage_where(filters, SQL)
-                allowed = np.fromiter(
-                    (
-                        row[0]
-                        for row in conn.execute(
-                            "SELECT p.seq FROM passages p WHERE " + " AND ".join(where), params
-                        )
-                    ),
-                    dtype=np.int64,
-                )
             hits: list[tuple[int, float]] = []
             for agent_id in agent_ids:
                 index = self._index(conn, agent_id, handle)
-                hits.extend(index.search(vector, limit, allowed))
+                if filters.narrows:
+                    hits.extend(_best_passing(conn, index, vector, filters, limit))
+                else:
+                    hits.extend(index.search(vector, limit))
             hits.sort(key=lambda hit: -hit[1])
             hits = hits[:limit]
             if not hits:
@@ -802,6 +793,10 @@ class SQLiteStore:
             conn.execute("DELETE FROM idempotency_keys WHERE key = ? AND complete = 0", (key,))
 
 
+# A filtered vector search checks at most this many of the best passages one by one before
+# it reads every passing passage with one query instead.
+WALK_MAX = 8192
+
 # ---------------------------------------------------------------------- row mapping and SQL bits
 
 
@@ -869,18 +864,61 @@ def _write_postings(conn: sqlite3.Connection, passages: Iterable[tuple[Passage, 
     )
 
 
+def _best_passing(
+    conn: sqlite3.Connection,
+    index: VectorIndex,
+    vector: np.ndarray,
+    filters: PassageFilter,
+    limit: int,
+) -> list[tuple[int, float]]:
+    """The top `limit` of the index among passages that pass `filters`. The best WALK_MAX are
+    walked best first, each passage checked by its key: a common filter is done after a few
+    hundred. A rare one (none of the first batch passes, or too few of the WALK_MAX) reads the
+    passing passages with one filtered query instead."""
+    where, params = passage_where(filters, SQL)
+    seqs, scores = index.ranked(vector, WALK_MAX)
+    found: list[tuple[int, float]] = []
+    start, batch = 0, max(4 * limit, 256)
+    while start < len(seqs):
+        chunk = seqs[start : start + batch].tolist()
+        passing = set(_seqs_where(conn, chunk, where, params).tolist())
+        for position, seq in enumerate(chunk):
+            if seq in passing:
+                found.append((seq, float(scores[start + position])))
+                if len(found) == limit:
+                    return found
+        start += len(chunk)
+        if not found:
+            break  # none of the best pass: a rare filter, cheaper to read its passages
+        batch *= 2
+    if len(seqs) == len(index):
+        return found  # every passage was looked at
+    allowed = np.fromiter(
+        (
+            row[0]
+            for row in conn.execute(
+                "SELECT p.seq FROM passages p WHERE " + " AND ".join(where), params
+            )
+        ),
+        dtype=np.int64,
+    )
+    return index.search(vector, limit, allowed)
+
+
 def _seqs_where(
     conn: sqlite3.Connection, seqs: list[int], where: list[str], params: list[Any]
 ) -> np.ndarray:
-    """Which of `seqs` belong to passages that pass `where`."""
+    """Which of `seqs` belong to passages that pass `where`. CROSS JOIN keeps the candidates
+    as the outer loop, each passage found by its key: the planner would otherwise walk the
+    agent's passages and probe the candidate list for each."""
     kept: list[int] = []
     for start in range(0, len(seqs), 30_000):
         chunk = seqs[start : start + 30_000]
         kept.extend(
             row[0]
             for row in conn.execute(
-                "SELECT p.seq FROM passages p JOIN json_each(?) c ON p.seq = c.value WHERE "
-                + " AND ".join(where),
+                "SELECT p.seq FROM json_each(?) c CROSS JOIN passages p ON p.seq = c.value"
+                " WHERE " + " AND ".join(where),
                 [json.dumps(chunk), *params],
             )
         )

@@ -74,3 +74,15 @@ class VectorIndex:
         top = np.argpartition(-scores, limit - 1)[:limit]
         top = top[np.argsort(-scores[top])]
         return [(int(seqs[i]), float(scores[i])) for i in top]
+
+    def ranked(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best `count` (seq, cosine), best first; equal scores in seq order."""
+        if self._size == 0 or count <= 0 or len(vector) != self._dim:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        seqs = self._seqs[: self._size]
+        scores = self._matrix[: self._size] @ vector.astype(np.float32)
+        if count < self._size:
+            kept = np.argpartition(-scores, count - 1)[:count]
+            seqs, scores = seqs[kept], scores[kept]
+        order = np.lexsort((seqs, -scores))
+        return seqs[order], scores[order]
