@@ -98,3 +98,25 @@ def test_filtered_vector_search_is_exact_for_common_and_rare_filters(tmp_path) -
             best = sorted(passing, key=lambda i: -scores[i])[:20]
             assert [pid for pid, _ in found] == [rows[i].id for i in best], (trial, kind)
     store.close()
+
+
+def test_a_type_filter_reads_the_type_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Listing or searching one type (session summaries at every session start) must not read
+    every passage's metadata: the filter is written as migration m005's index has it."""
+    from mnemo.store.base import PassageFilter
+    from mnemo.store.filters import passage_where
+    from mnemo.store.sqlite import SQL, SQLiteStore
+
+    store = SQLiteStore(tmp_path / "mnemo.sqlite3")
+    where, params = passage_where(
+        PassageFilter(agent_ids=["agent-x"], metadata={"type": "session_summary"}), SQL
+    )
+    plan = (
+        store._reader()
+        .execute(
+            "EXPLAIN QUERY PLAN SELECT p.seq FROM passages p WHERE " + " AND ".join(where), params
+        )
+        .fetchall()
+    )
+    assert "passages_type_agent" in str([tuple(row) for row in plan])
+    store.close()

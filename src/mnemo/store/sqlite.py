@@ -25,7 +25,7 @@ import numpy as np
 
 from mnemo.errors import Conflict, NotFound
 from mnemo.models import Agent, Block, Message, Passage, format_time, utcnow
-from mnemo.store import bm25, shared, sqlite_migrations
+from mnemo.store import bm25, shared, sqlite_migrations, vector_index
 from mnemo.store.base import (
     IDEMPOTENCY_TTL,
     AgentContents,
@@ -871,15 +871,19 @@ def _best_passing(
     filters: PassageFilter,
     limit: int,
 ) -> list[tuple[int, float]]:
-    """The top `limit` of the index among passages that pass `filters`. The best WALK_MAX are
-    walked best first, each passage checked by its key: a common filter is done after a few
-    hundred. A rare one (none of the first batch passes, or too few of the WALK_MAX) reads the
+    """The top `limit` of the index among passages that pass `filters`. The best are walked
+    best first, each passage checked by its key: a common filter is done after a few hundred.
+    A rare one (none of the first batch passes, or too few of the best WALK_MAX, or of the
+    first batch when the filter names a type, whose passages an index finds) reads the
     passing passages with one filtered query instead."""
     where, params = passage_where(filters, SQL)
-    seqs, scores = index.ranked(vector, WALK_MAX)
+    every_seq, every_score = index.scored(vector)
+    seqs, scores = vector_index.ranked(every_seq, every_score, WALK_MAX)
     found: list[tuple[int, float]] = []
     start, batch = 0, max(4 * limit, 256)
-    while start < len(seqs):
+    # A type's passages come cheaply from their index (migration m005): one batch only.
+    walk = batch if "type" in filters.metadata else len(seqs)
+    while start < min(len(seqs), walk):
         chunk = seqs[start : start + batch].tolist()
         passing = set(_seqs_where(conn, chunk, where, params).tolist())
         for position, seq in enumerate(chunk):
@@ -891,18 +895,15 @@ def _best_passing(
         if not found:
             break  # none of the best pass: a rare filter, cheaper to read its passages
         batch *= 2
-    if len(seqs) == len(index):
+    if len(seqs) == len(every_seq):
         return found  # every passage was looked at
-    allowed = np.fromiter(
-        (
-            row[0]
-            for row in conn.execute(
-                "SELECT p.seq FROM passages p WHERE " + " AND ".join(where), params
-            )
-        ),
-        dtype=np.int64,
-    )
-    return index.search(vector, limit, allowed)
+    return vector_index.best(every_seq, every_score, limit, _passing(conn, where, params))
+
+
+def _passing(conn: sqlite3.Connection, where: list[str], params: list[Any]) -> np.ndarray:
+    """The seqs of every passage that passes `where`."""
+    rows = conn.execute("SELECT p.seq FROM passages p WHERE " + " AND ".join(where), params)
+    return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
 
 def _seqs_where(
@@ -959,7 +960,11 @@ class SQLiteDialect:
         alternatives: list[str] = []
         params: list[Any] = []
         for value in values:
-            if isinstance(value, bool):
+            if key == "type" and isinstance(value, str):
+                # Written out as migration m005's index has it, so the planner can use it.
+                alternatives.append(f"""json_extract({column}, '$."type"') = ?""")
+                params.append(value)
+            elif isinstance(value, bool):
                 alternatives.append(f"json_type({column}, ?) = ?")
                 params.extend([path, "true" if value else "false"])
             elif value is None:

@@ -229,3 +229,16 @@ def m003_passages_by_embedding(conn: sqlite3.Connection) -> None:
 def m004_idempotency_keys_by_age(conn: sqlite3.Connection) -> None:
     """Expired Idempotency-Keys are deleted by age on every claim."""
     conn.execute("CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)")
+
+
+@migration
+def m005_passages_by_type(conn: sqlite3.Connection) -> None:
+    """A project's passages of one type, newest first (session summaries at every session
+    start, the viewer's and the CLI's type filters) from an index instead of a scan of every
+    passage's metadata. The filters write the type's path as this literal to use it."""
+    # The type leads: an index led by agent_id would tempt the planner for every agent's
+    # listing, reading rows in index order instead of scanning the table.
+    conn.execute(
+        "CREATE INDEX passages_type_agent ON passages"
+        """ (json_extract(metadata, '$."type"'), agent_id, created_at, seq)"""
+    )

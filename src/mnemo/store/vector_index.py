@@ -56,33 +56,42 @@ class VectorIndex:
         self._seqs[self._size : needed] = seqs
         self._size = needed
 
+    def scored(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every (seq, cosine to `vector`), in storage order."""
+        if self._size == 0 or len(vector) != self._dim:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return self._seqs[: self._size], self._matrix[: self._size] @ vector.astype(np.float32)
+
     def search(
         self, vector: np.ndarray, limit: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """Top `limit` (seq, cosine) pairs, optionally only among the `allowed` seqs."""
-        if self._size == 0 or limit <= 0 or len(vector) != self._dim:
-            return []
-        seqs = self._seqs[: self._size]
-        scores = self._matrix[: self._size] @ vector.astype(np.float32)
-        if allowed is not None:
-            mask = np.isin(seqs, allowed)
-            scores = np.where(mask, scores, -np.inf)
-            limit = min(limit, int(mask.sum()))
-            if limit == 0:
-                return []
-        limit = min(limit, self._size)
-        top = np.argpartition(-scores, limit - 1)[:limit]
-        top = top[np.argsort(-scores[top])]
-        return [(int(seqs[i]), float(scores[i])) for i in top]
+        seqs, scores = self.scored(vector)
+        return best(seqs, scores, limit, allowed)
 
-    def ranked(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """The best `count` (seq, cosine), best first; equal scores in seq order."""
-        if self._size == 0 or count <= 0 or len(vector) != self._dim:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        seqs = self._seqs[: self._size]
-        scores = self._matrix[: self._size] @ vector.astype(np.float32)
-        if count < self._size:
-            kept = np.argpartition(-scores, count - 1)[:count]
-            seqs, scores = seqs[kept], scores[kept]
-        order = np.lexsort((seqs, -scores))
-        return seqs[order], scores[order]
+
+def best(
+    seqs: np.ndarray, scores: np.ndarray, limit: int, allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """The top `limit` (seq, score) pairs, best first, optionally only among `allowed` seqs."""
+    if len(seqs) == 0 or limit <= 0:
+        return []
+    if allowed is not None:
+        mask = np.isin(seqs, allowed)
+        scores = np.where(mask, scores, -np.inf)
+        limit = min(limit, int(mask.sum()))
+        if limit == 0:
+            return []
+    limit = min(limit, len(seqs))
+    top = np.argpartition(-scores, limit - 1)[:limit]
+    top = top[np.argsort(-scores[top])]
+    return [(int(seqs[i]), float(scores[i])) for i in top]
+
+
+def ranked(seqs: np.ndarray, scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best `count` (seq, score), best first; equal scores in seq order."""
+    if count < len(seqs):
+        kept = np.argpartition(-scores, count - 1)[:count]
+        seqs, scores = seqs[kept], scores[kept]
+    order = np.lexsort((seqs, -scores))
+    return seqs[order], scores[order]
