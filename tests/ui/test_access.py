@@ -69,6 +69,9 @@ def test_pages_send_security_headers_and_have_json_twins(
         "rollback after a bad migration",
     }
     assert twin["agent"]["messages"] == 1
+    sizes = len("deploy went fine") + len("rollback after a bad migration") + len("n")
+    assert twin["agent"]["size_chars"] == sizes  # every memory read: the exact size
+    assert f"about {sizes} chars" in page.text
     listing = viewer.get("/ui/index.json?q=viewed").json()
     assert any(p["id"] == agent["id"] for p in listing["projects"])
     assert viewer.get("/ui/agents/agent-00000000-0000-4000-8000-000000000000").status_code == 404

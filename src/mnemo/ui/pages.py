@@ -166,16 +166,36 @@ def projects(
 
 def _project_summary(service: MemoryService, agent: Agent) -> dict[str, Any]:
     last = _sessions(service, agent.id, Page(limit=1))
+    passages = service.store.count_passages(agent.id)
+    blocks = service.store.agent_blocks(agent.id)
     return {
         "id": agent.id,
         "name": agent.name,
         "project": agent.metadata.get("mnemo_project") or "",
-        "passages": service.store.count_passages(agent.id),
+        "passages": passages,
         "messages": service.store.count_messages(agent.id),
-        "blocks": len(service.store.agent_blocks(agent.id)),
+        "blocks": len(blocks),
+        "size_chars": _size_estimate(service, agent.id, passages)
+        + sum(len(b.value) for b in blocks),
         "last_session": last[0].created_at.isoformat() if last else None,
         "created_at": agent.created_at.isoformat(),
     }
+
+
+SIZE_SAMPLE = 20
+
+
+def _size_estimate(service: MemoryService, agent_id: str, passages: int) -> int:
+    """About how many characters the project's memories hold: their count times the mean
+    length of the newest SIZE_SAMPLE (an exact sum reads every passage: 93 ms at 100,000)."""
+    if passages == 0:
+        return 0
+    newest = service.list_passages(
+        PassageFilter(agent_ids=[agent_id]), Page(limit=min(SIZE_SAMPLE, passages))
+    )
+    if len(newest) == passages:
+        return sum(len(p.text) for p in newest)
+    return round(passages * sum(len(p.text) for p in newest) / max(1, len(newest)))
 
 
 def _sessions(service: MemoryService, agent_id: str, page_: Page) -> list[Passage]:

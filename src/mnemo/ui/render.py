@@ -52,11 +52,20 @@ def when(value: datetime | str | None) -> str:
     return text[:16].replace("T", " ")
 
 
+def size(chars: int) -> str:
+    """A character count as a reader takes it in: 850 chars, 12 K chars, 3.4 M chars."""
+    if chars < 1000:
+        return f"{chars} chars"
+    if chars < 1_000_000:
+        return f"{chars / 1000:.0f} K chars"
+    return f"{chars / 1_000_000:.1f} M chars"
+
+
 def percent(used: int, limit: int) -> int:
     return min(100, round(100 * used / limit)) if limit else 0
 
 
-TEMPLATES.env.filters.update(visible=visible, highlight=highlight, when=when)
+TEMPLATES.env.filters.update(visible=visible, highlight=highlight, when=when, size=size)
 TEMPLATES.env.globals.update(version=__version__, percent=percent)
 
 
