@@ -288,7 +288,9 @@ def test_install_merges_and_uninstall_restores(hooks: HookRunner, tmp_path: Path
         and "Bash(sudo *)" in merged["permissions"]["deny"]
     )
     post = merged["hooks"]["PostToolUse"]
-    assert post[0]["hooks"][0]["command"] == "ruff format" and len(post) == 2
+    assert post[0]["hooks"][0]["command"] == "ruff format" and len(post) == 3
+    gated = post[2]["hooks"][0]["command"]  # Bash: only while a failure awaits its fix
+    assert post[2]["matcher"] == "Bash" and gated.startswith('[ -d "${MNEMO_STATE_DIR:-')
     assert set(merged["hooks"]) >= {
         "SessionStart",
         "UserPromptSubmit",
@@ -333,8 +335,23 @@ def test_plugin_references_only_existing_files() -> None:
     for event, groups in hooks.items():
         for group in groups:
             for handler in group["hooks"]:
-                script, name = handler["command"].replace('"', "").split()
+                script, *words = handler["command"].replace('"', "").split()
+                name = " ".join(words)
                 path = root / script.replace("${CLAUDE_PLUGIN_ROOT}/", "")
                 assert path.is_file() and path.stat().st_mode & 0o111, path
                 seen.append((event, group.get("matcher"), name, handler["timeout"]))
     assert seen == HOOKS  # the plugin and `mnemo install` wire the same hooks
+
+
+def test_the_fix_pending_marker_lives_while_any_session_has_a_failure(tmp_path: Path) -> None:
+    """The Bash post-tool-use hook starts Python only while `pending-fixes` exists."""
+    from mnemo.claude import state
+
+    marker = tmp_path / state.FIX_PENDING_DIR
+    state.mark_fix_pending(str(tmp_path), "session-a")
+    state.mark_fix_pending(str(tmp_path), "session/b")
+    state.clear_fix_pending(str(tmp_path), "session-a")
+    assert marker.is_dir()  # session b still waits for its fix
+    state.forget(str(tmp_path), "session/b")  # its end clears it too
+    assert not marker.exists()
+    state.clear_fix_pending(str(tmp_path), "never-marked")  # harmless

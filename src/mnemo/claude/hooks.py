@@ -285,9 +285,12 @@ def _record_command(hook: Hook, command: str) -> None:
                 "event": event,
                 "error": tail[-200:],
             }
+        state.mark_fix_pending(hook.state, hook.session_id)
         return
     with state.update(hook.state, hook.session_id) as data:
         failure = data.get("failures", {}).pop(key, None)
+        if not data.get("failures"):
+            state.clear_fix_pending(hook.state, hook.session_id)
     if failure:
         hook.remember(
             f"Fix: `{command[:300]}` succeeded after `{failure['command'][:300]}` failed "

@@ -19,18 +19,24 @@ from typing import Any
 
 from mnemo import config_file
 from mnemo.claude import guard
+from mnemo.claude.state import FIX_PENDING_DIR
 from mnemo.remote import project
 from mnemo.remote.client import Client
 from mnemo.remote.config import ClientConfig, state_dir
 from mnemo.remote.errors import ApiError, Unreachable
 from mnemo.remote.spool import Spool
 
-# (Claude Code event, matcher or None, our hook name, timeout seconds)
+# (Claude Code event, matcher or None, our hook name, timeout seconds). A name ending in
+# FIX_PENDING runs only while a failed command waits for its fix (state.mark_fix_pending).
+FIX_PENDING = "--when-fix-pending"
 HOOKS: list[tuple[str, str | None, str, int]] = [
     ("SessionStart", "startup|resume|clear|compact", "session-start", 10),
     ("UserPromptSubmit", None, "user-prompt-submit", 5),
     ("PreToolUse", "Bash", "pre-tool-use", 5),
-    ("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash", "post-tool-use", 5),
+    ("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit", "post-tool-use", 5),
+    # A command that succeeded matters only as the fix of an earlier failure: without one
+    # pending, the shell answers and no Python process starts on every Bash call.
+    ("PostToolUse", "Bash", f"post-tool-use {FIX_PENDING}", 5),
     ("PostToolUseFailure", "Bash", "post-tool-use", 5),
     ("PreCompact", None, "pre-compact", 10),
     ("Stop", None, "stop", 10),
@@ -41,6 +47,18 @@ FORMAT_HOOK = ("PostToolUse", "Write|Edit|MultiEdit", "format", 15)
 
 
 PORTABLE_COMMAND = "mnemo"
+# The state directory as remote/config.py's state_dir() finds it, in POSIX shell.
+STATE_DIR_SH = "${MNEMO_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/mnemo}"
+
+
+def hook_line(command: str, name: str) -> str:
+    """The settings command for hook `name` (see HOOKS)."""
+    name, _, gate = name.partition(" ")
+    line = f"{command} hook {name}"
+    if gate == FIX_PENDING:
+        marker = f"{STATE_DIR_SH}/{FIX_PENDING_DIR}"
+        return f'[ -d "{marker}" ] || {{ cat >/dev/null; exit 0; }}; {line}'
+    return line
 
 
 def mnemo_command(portable: bool = False) -> str:
@@ -175,10 +193,13 @@ def install(
     added_commands: list[str] = []
     report = []
     for event, matcher, name, timeout in [*HOOKS, *([FORMAT_HOOK] if formatter else [])]:
-        line = f"{command} hook {name}"
+        line = hook_line(command, name)
         groups = hooks.setdefault(event, [])
-        present = any(h.get("command") == line for g in groups for h in g.get("hooks", []))
-        if present:
+        mine = [g for g in groups if any(h.get("command") == line for h in g.get("hooks", []))]
+        if mine:
+            for group in mine:  # an earlier mnemo may have wired it to other tools
+                if matcher and len(group.get("hooks", [])) == 1:
+                    group["matcher"] = matcher
             continue
         group: dict[str, Any] = {
             "hooks": [{"type": "command", "command": line, "timeout": timeout}]
@@ -333,7 +354,9 @@ def doctor(project_dir: Path) -> tuple[bool, list[str]]:
             for event in json.loads(path.read_text()).get("hooks", {}).values():
                 for group in event:
                     for handler in group.get("hooks", []):
-                        exe = shlex.split(handler.get("command", ""))[:1]
+                        # A gated hook is `[ -d … ] || …; <mnemo> hook …`: check the mnemo.
+                        command = handler.get("command", "").rsplit("; ", 1)[-1]
+                        exe = shlex.split(command)[:1]
                         if (
                             " hook " in handler.get("command", "")
                             and exe
