@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mnemo.remote.project import agent_name, project_root
 from tests.claude.conftest import HookRunner, git_project
@@ -295,7 +296,7 @@ def test_install_merges_and_uninstall_restores(hooks: HookRunner, tmp_path: Path
         "SessionStart",
         "UserPromptSubmit",
         "PreToolUse",
-        "Stop",
+        "PreCompact",
         "SessionEnd",
     }
     assert list(settings.parent.glob("settings.json.mnemo-backup-*"))
@@ -355,3 +356,26 @@ def test_the_fix_pending_marker_lives_while_any_session_has_a_failure(tmp_path: 
     state.forget(str(tmp_path), "session/b")  # its end clears it too
     assert not marker.exists()
     state.clear_fix_pending(str(tmp_path), "never-marked")  # harmless
+
+
+def test_reinstall_retires_the_stop_hook_of_an_older_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnemo.claude import install
+
+    monkeypatch.setenv("MNEMO_STATE_DIR", str(tmp_path / "state"))
+    settings = tmp_path / "settings.json"
+    stop_line = install.hook_line("mnemo", "stop")
+    other = {"type": "command", "command": "echo mine"}
+    settings.write_text(json.dumps({"hooks": {"Stop": [{"hooks": [other]}]}}))
+    monkeypatch.setattr(install, "HOOKS", [*install.HOOKS, ("Stop", None, "stop", 10)])
+    install.install(settings, command="mnemo", deny_rules=False)  # what an older mnemo did
+    assert stop_line in settings.read_text()
+    monkeypatch.undo()
+    monkeypatch.setenv("MNEMO_STATE_DIR", str(tmp_path / "state"))
+    report = install.install(settings, command="mnemo", deny_rules=False)
+    assert any("no longer uses" in line for line in report), report
+    stop = json.loads(settings.read_text())["hooks"]["Stop"]
+    assert stop == [{"hooks": [other]}]  # the user's own Stop hook stays
+    install.uninstall(settings)
+    assert json.loads(settings.read_text()) == {"hooks": {"Stop": [{"hooks": [other]}]}}

@@ -39,9 +39,12 @@ HOOKS: list[tuple[str, str | None, str, int]] = [
     ("PostToolUse", "Bash", f"post-tool-use {FIX_PENDING}", 5),
     ("PostToolUseFailure", "Bash", "post-tool-use", 5),
     ("PreCompact", None, "pre-compact", 10),
-    ("Stop", None, "stop", 10),
     ("SessionEnd", None, "session-end", 5),
 ]
+# Hooks an earlier mnemo installed and this one retires on reinstall. `stop` imported a turn's
+# messages for recall after every answer: the session-end worker and pre-compact import them,
+# and a session without it is faster by a Python process per answer (docs/benchmarks.md).
+RETIRED_HOOKS = ("stop",)
 # Opt-in (`mnemo install --format`): format an edited Python file with the project's formatter.
 FORMAT_HOOK = ("PostToolUse", "Write|Edit|MultiEdit", "format", 15)
 
@@ -220,6 +223,11 @@ def install(
         data.setdefault("permissions", {})["deny"] = [r for r in deny if r not in retired]
         entry["deny"] = [r for r in entry["deny"] if r not in retired]
         report.append(f"removed {len(retired)} permissions.deny rules mnemo no longer uses")
+    old_lines = {hook_line(command, name) for name in RETIRED_HOOKS} & set(entry["commands"])
+    if old_lines and _remove_hooks(data, old_lines):
+        retired.extend(sorted(old_lines))
+        entry["commands"] = [c for c in entry["commands"] if c not in old_lines]
+        report.append(f"removed {len(old_lines)} hooks mnemo no longer uses")
     if deny_rules:
         deny = data.setdefault("permissions", {}).setdefault("deny", [])
         for rule in guard.PERMISSION_DENY_RULES:
@@ -257,22 +265,7 @@ def uninstall(path: Path) -> list[str]:
     if not entry:
         return [f"nothing recorded as installed by mnemo in {path}"]
     data = _read(path)
-    commands = set(entry.get("commands", []))
-    hooks = data.get("hooks", {})
-    removed = 0
-    for event in list(hooks):
-        kept_groups = []
-        for group in hooks[event]:
-            handlers = [h for h in group.get("hooks", []) if h.get("command") not in commands]
-            removed += len(group.get("hooks", [])) - len(handlers)
-            if handlers:
-                kept_groups.append({**group, "hooks": handlers})
-        if kept_groups:
-            hooks[event] = kept_groups
-        else:
-            del hooks[event]
-    if "hooks" in data and not hooks:
-        del data["hooks"]
+    removed = _remove_hooks(data, set(entry.get("commands", [])))
     status = data.get("statusLine") or {}
     if entry.get("statusline") and str(status.get("command", "")).endswith(" statusline"):
         del data["statusLine"]
@@ -291,6 +284,27 @@ def uninstall(path: Path) -> list[str]:
     _write(path, data)
     _save_records(records)
     return [f"removed {removed} hooks and {removed_rules} permissions.deny rules from {path}"]
+
+
+def _remove_hooks(data: dict[str, Any], commands: set[str]) -> int:
+    """Drop the hook handlers running one of `commands`, and any group or event left empty.
+    Returns how many were dropped."""
+    hooks = data.get("hooks", {})
+    removed = 0
+    for event in list(hooks):
+        kept_groups = []
+        for group in hooks[event]:
+            handlers = [h for h in group.get("hooks", []) if h.get("command") not in commands]
+            removed += len(group.get("hooks", [])) - len(handlers)
+            if handlers:
+                kept_groups.append({**group, "hooks": handlers})
+        if kept_groups:
+            hooks[event] = kept_groups
+        else:
+            del hooks[event]
+    if "hooks" in data and not hooks:
+        del data["hooks"]
+    return removed
 
 
 def _data_line(url: str) -> list[str]:
