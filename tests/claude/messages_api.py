@@ -84,15 +84,16 @@ class ScriptedAPI:
             return self.turns.pop(0) if self.turns else ["Done."]
 
     def tool_results(self) -> list[dict[str, Any]]:
-        """Every tool_result block the CLI sent back, in order."""
-        results = []
+        """Every tool_result block the CLI sent back, in order, each once (a request carries
+        the whole conversation, and the CLI may add system messages after a result)."""
+        results: dict[str, dict[str, Any]] = {}
         for body in self.requests:
-            for message in body.get("messages", [])[-1:]:
+            for message in body.get("messages", []):
                 content = message.get("content")
                 for block in content if isinstance(content, list) else []:
                     if isinstance(block, dict) and block.get("type") == "tool_result":
-                        results.append(block)
-        return results
+                        results.setdefault(str(block.get("tool_use_id")), block)
+        return list(results.values())
 
     def close(self) -> None:
         self._server.shutdown()
