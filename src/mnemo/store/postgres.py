@@ -107,6 +107,9 @@ class PostgresStore:
             kwargs={
                 "options": f"-c statement_timeout={statement_timeout_ms}",
                 "row_factory": dict_row,
+                # A read is one statement (READ COMMITTED gives each its own snapshot anyway):
+                # no BEGIN and COMMIT round trips around it. Writes open a transaction (_tx).
+                "autocommit": True,
                 # No server-side prepared statements: after five runs they switch to a generic
                 # plan, which cannot see which agent or which words a search is for and can pick
                 # a scan over every agent's rows. Planning each query is cheap, and it keeps
@@ -651,7 +654,6 @@ class PostgresStore:
         them (writers wait for the rebuild, searches do not). One replica at a time: the
         others wait for it, find the version current and do nothing."""
         with self._conn() as conn:
-            conn.autocommit = True  # the lock outlives the transactions: one per batch
             conn.execute("SELECT pg_advisory_lock(%s)", (REINDEX_LOCK,))
             try:
                 current = conn.execute("SELECT analyzer FROM lexical_index").fetchone()
@@ -674,7 +676,6 @@ class PostgresStore:
                     conn.execute("UPDATE lexical_index SET analyzer = %s", (version,))
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (REINDEX_LOCK,))
-                conn.autocommit = False
         self.compactor.written()
         return done
 
@@ -719,7 +720,7 @@ class PostgresStore:
         self, vector: np.ndarray, handle: str, filters: PassageFilter, limit: int
     ) -> list[tuple[str, float]]:
         where, params = passage_where(filters, SQL)
-        with self._tx() as conn:
+        with self._conn() as conn:
             return self.vectors.search(conn, vector, handle, where, params, filters.narrows, limit)
 
     # ------------------------------------------------------------------ messages

@@ -21,6 +21,7 @@ from mnemo.store.shared import Expiring
 
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows an exact scan is cheap
 LARGE_SCOPE_TTL = 300.0  # seconds a scope found too large for an exact scan is not counted again
+SMALL_SCOPE_TTL = 30.0  # seconds a scope found small is scanned exactly without counting again
 INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size (auto_ef_search) and type are reused
 EF_SEARCH_MAX = 1000  # pgvector's limit
 
@@ -39,6 +40,7 @@ class VectorSearch:
         self._indexed = Expiring[None, int](INDEXED_SIZE_TTL)  # passages in the HNSW index
         self._graph_type = Expiring[None, str](INDEXED_SIZE_TTL)  # what the index holds
         self._large_scopes = Expiring[tuple[tuple[str, ...], str], bool](LARGE_SCOPE_TTL)
+        self._small_scopes = Expiring[tuple[tuple[str, ...], str], bool](SMALL_SCOPE_TTL)
 
     def index_built(self) -> None:
         self._graph_type.put(None, postgres_migrations.HNSW_TYPE)
@@ -54,26 +56,25 @@ class VectorSearch:
         limit: int,
     ) -> list[tuple[str, float]]:
         """The `limit` passages nearest `vector` among those embedded by `handle` that pass
-        `where` (on alias `p`). A `narrow` filter goes straight to the exact scan. Runs in
-        the caller's transaction (it sets hnsw.* locally)."""
+        `where` (on alias `p`). A `narrow` filter goes straight to the exact scan. The HNSW
+        path runs in a transaction of its own (it sets hnsw.* locally)."""
         where = ["p.embedding_handle = %s", "p.embedding IS NOT NULL", *where]
         params = [handle, *params]
         literal = vector_literal(vector)
         dims = len(vector)
         if in_hnsw(handle, dims) and not narrow and self._over_exact_scan(conn, where, params):
             ef_search = min(max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX)
-            conn.execute(
-                "SET LOCAL hnsw.iterative_scan = relaxed_order;"
-                f" SET LOCAL hnsw.ef_search = {ef_search}"
-            )
             indexed_where = [
                 f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}",
                 *where[1:],
             ]
-            rows = conn.execute(
-                hnsw_query(self._hnsw_type(conn), indexed_where),
-                [literal, *params[1:], literal, limit],
-            ).fetchall()
+            query = hnsw_query(self._hnsw_type(conn), indexed_where)
+            with conn.transaction():
+                conn.execute(
+                    "SET LOCAL hnsw.iterative_scan = relaxed_order;"
+                    f" SET LOCAL hnsw.ef_search = {ef_search}"
+                )
+                rows = conn.execute(query, [literal, *params[1:], literal, limit]).fetchall()
             # Fewer than asked for: the scope has shrunk since it was counted.
             if len(rows) >= limit:
                 return sorted(((r["id"], float(r["score"])) for r in rows), key=lambda h: -h[1])
@@ -94,6 +95,8 @@ class VectorSearch:
         key = (tuple(where), repr(params))
         if self._large_scopes.get(key):
             return True
+        if self._small_scopes.get(key):
+            return False  # exact either way: a scope that grew meanwhile costs a longer scan
         count = conn.execute(
             "SELECT count(*) AS n FROM (SELECT 1 FROM passages p"
             f" WHERE {' AND '.join(where)}"
@@ -101,6 +104,7 @@ class VectorSearch:
             params,
         ).fetchone()["n"]
         if count <= self.exact_scan_max_rows:
+            self._small_scopes.put(key, True)
             return False
         self._large_scopes.put(key, True)
         return True
