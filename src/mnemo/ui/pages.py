@@ -262,15 +262,16 @@ def edit_block(
     version: Field = "",
 ) -> Response:
     checked_form(request, csrf)
-    agent_id = _agent_id(agent_id)
-    value = value.replace("\r\n", "\n")
+    agent_id, value = _agent_id(agent_id), value.replace("\r\n", "\n")
     block = service.get_agent_block(agent_id, label)
-    try:
-        service.update_block(block.id, {"value": value}, version or None)
-    except (LimitExceeded, Conflict, InvalidInput) as exc:
-        problem = {"label": label, "message": str(exc), "value": value}
-        return _project_page(request, service, agent_id, None, problem, _status(exc))
-    return RedirectResponse(f"/ui/agents/{agent_id}#block-{label}", status_code=303)
+    return _block_write(
+        request,
+        service,
+        agent_id,
+        label,
+        lambda: service.update_block(block.id, {"value": value}, version or None),
+        {"value": value},
+    )
 
 
 @router.post("/ui/agents/{agent_id}/blocks/{label}/append")
@@ -284,12 +285,31 @@ def append_block(
     text: Field = "",
 ) -> Response:
     checked_form(request, csrf)
-    agent_id = _agent_id(agent_id)
-    text = text.replace("\r\n", "\n")
+    agent_id, text = _agent_id(agent_id), text.replace("\r\n", "\n")
+    return _block_write(
+        request,
+        service,
+        agent_id,
+        label,
+        lambda: service.append_to_block(agent_id, label, text),
+        {"append": text},
+    )
+
+
+def _block_write(
+    request: Request,
+    service: MemoryService,
+    agent_id: str,
+    label: str,
+    write: Callable[[], object],
+    submitted: dict[str, str],
+) -> Response:
+    """Do a block write, then show the block; if the service refuses it (over the limit,
+    changed meanwhile), show the page again with its message and what was submitted."""
     try:
-        service.append_to_block(agent_id, label, text)
-    except (LimitExceeded, InvalidInput) as exc:
-        problem = {"label": label, "message": str(exc), "append": text}
+        write()
+    except (LimitExceeded, Conflict, InvalidInput) as exc:
+        problem = {"label": label, "message": str(exc), **submitted}
         return _project_page(request, service, agent_id, None, problem, _status(exc))
     return RedirectResponse(f"/ui/agents/{agent_id}#block-{label}", status_code=303)
 
