@@ -148,6 +148,13 @@ def _git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def _revision(repository: Path, ref: str) -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", ref], cwd=repository, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
 def test_guard_denies_through_the_cli_and_ordinary_commands_run(
     session: Session, api: ScriptedAPI, tmp_path: Path
 ) -> None:
@@ -181,9 +188,7 @@ def test_guard_denies_through_the_cli_and_ordinary_commands_run(
     )
     _git("remote", "add", "origin", str(remote), cwd=project)
     _git("push", "-q", "origin", "HEAD:main", "HEAD:feature", cwd=project)
-    main_before = subprocess.run(
-        ["git", "rev-parse", "main"], cwd=remote, capture_output=True, text=True
-    ).stdout
+    main_before = _revision(remote, "main")
     _git(
         "-c",
         "user.name=t",
@@ -230,14 +235,8 @@ def test_guard_denies_through_the_cli_and_ordinary_commands_run(
     assert not build.exists() and not scratch.exists()
     assert not (project / "dist").exists() and not (project / "node_modules").exists()
     assert not marker.exists() and keep.read_text() == "still here"
-    main_after = subprocess.run(
-        ["git", "rev-parse", "main"], cwd=remote, capture_output=True, text=True
-    ).stdout
-    assert main_after == main_before  # the force push to main never ran
-    feature = subprocess.run(
-        ["git", "rev-parse", "feature"], cwd=remote, capture_output=True, text=True
-    )
-    assert feature.stdout != main_before  # the one to a feature branch did
+    assert _revision(remote, "main") == main_before  # the force push to main never ran
+    assert _revision(remote, "feature") != main_before  # the one to a feature branch did
 
 
 def test_memory_of_one_session_reaches_the_first_request_of_the_next(

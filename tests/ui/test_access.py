@@ -212,3 +212,25 @@ def test_mnemo_ui_prints_the_address_or_says_the_server_is_down(
         timeout=60,
     )
     assert down.returncode == 2 and "no server answers at http://127.0.0.1:9" in down.stderr
+
+
+def test_terminal_escapes_in_a_memory_are_shown_not_sent(
+    viewer: TestClient, agent: dict[str, Any]
+) -> None:
+    """Command output stored by the hooks holds ANSI escapes: the page shows them as visible
+    symbols, and every other read of the memory still answers."""
+    text = "pytest failed: \x1b[31mFAILED\x1b[0m tests/test_upload.py\x07"
+    created = viewer.post(f"/v1/agents/{agent['id']}/archival-memory", json={"text": text}).json()[
+        0
+    ]
+    page = viewer.get(f"/ui/agents/{agent['id']}/passages/{created['id']}")
+    assert page.status_code == 200
+    shown = page.text.split('<pre class="memory">')[1].split("</pre>")[0]
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\u241b[31mFAILED\u241b[0m" in shown and "\u2407" in shown
+    # The edit box keeps the text as stored, so saving it changes nothing.
+    assert text.replace("\x07", "") in page.text.replace("\x07", "")
+    for path in (f"/ui/agents/{agent['id']}", f"/ui/agents/{agent['id']}/search?q=pytest+failed"):
+        assert viewer.get(path).status_code == 200, path
+    twin = viewer.get(f"/ui/agents/{agent['id']}/passages/{created['id']}.json").json()
+    assert twin["passage"]["text"] == text  # stored as written; only the page shows symbols

@@ -68,9 +68,15 @@ def metadata_filter(request: Request) -> dict[str, Any]:
     for name, raw in request.query_params.multi_items():
         if not name.startswith("metadata.") or len(name) == len("metadata."):
             continue
-        typed = loose_value(raw)
-        filters[name.removeprefix("metadata.")] = raw if typed == raw else (typed, raw)
+        filters[name.removeprefix("metadata.")] = loose_match(raw)
     return filters
+
+
+def loose_match(raw: str) -> Any:
+    """What a filter value from a query string or a form matches: the text, and the number
+    or boolean it spells when it spells one (`42` matches 42 or "42")."""
+    typed = loose_value(raw)
+    return raw if typed == raw else (typed, raw)
 
 
 def loose_value(raw: str) -> Any:

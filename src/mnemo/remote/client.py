@@ -81,7 +81,7 @@ class Client:
     def request(
         self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
     ) -> Any:
-        return self.transport.request(method, path, body, query=_clean(query or {}))
+        return self.transport.request(method, path, body, query=query)
 
     def write(
         self,

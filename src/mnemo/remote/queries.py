@@ -22,19 +22,13 @@ def passages_path(agent_id: str) -> str:
     return f"/v1/agents/{agent_id}/archival-memory"
 
 
-def metadata_params(metadata: dict[str, Any] | None, type: str | None = None) -> dict[str, str]:
+def metadata_params(metadata: dict[str, Any] | None, type: str | None = None) -> dict[str, Any]:
     """`metadata.<key>=<value>` filters (a query string has no types: the server matches `42`
     to 42 or "42", `true` to the boolean or the string)."""
     filters = dict(metadata or {})
     if type:
         filters["type"] = type
-    return {f"metadata.{key}": encode(value) for key, value in filters.items()}
-
-
-def encode(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return {f"metadata.{key}": value for key, value in filters.items()}
 
 
 def passage_body(

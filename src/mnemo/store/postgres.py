@@ -130,7 +130,6 @@ class PostgresStore:
         with self._conn() as conn:
             applied = postgres_migrations.apply(conn)
             if not postgres_postings.intact(conn):  # a bulk load died midway
-                conn.commit()
                 postgres_postings.rebuild(conn)
                 applied.append("rebuilt keyword postings")
             if self._unindexed(conn):

@@ -64,7 +64,8 @@ def migration(fn: Migration) -> Migration:
 
 
 def apply(conn: Any) -> list[str]:
-    """Apply what this database has not seen. `conn` is a psycopg connection (autocommit off)."""
+    """Apply what this database has not seen, in one transaction. `conn` is a psycopg
+    connection."""
     applied = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))

@@ -14,11 +14,12 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from mnemo.api.deps import get_service, loose_value, parse_bound
+from mnemo.api.deps import get_service, loose_match, parse_bound
 from mnemo.api.serialize import block_json, message_json, passage_json
 from mnemo.errors import Conflict, InvalidInput, LimitExceeded, MnemoError, NotFound
 from mnemo.models import Agent, Block, Passage
-from mnemo.service import MemoryService, block_version
+from mnemo.remote.queries import SESSION_SUMMARY
+from mnemo.service import SEARCH_MODES, MemoryService, block_version
 from mnemo.store.base import AgentFilter, BlockFilter, MessageFilter, Page, PassageFilter
 from mnemo.text import analyze
 from mnemo.ui import access
@@ -28,8 +29,6 @@ router = APIRouter(include_in_schema=False)
 Service = Annotated[MemoryService, Depends(get_service)]
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 50
-SESSION_SUMMARY = "session_summary"
-SEARCH_MODES = ("hybrid", "lexical", "vector")
 
 
 class SignIn(Exception):
@@ -385,8 +384,7 @@ def _search_filters(agent_id: str, form: dict[str, str]) -> PassageFilter:
         key, sep, raw = line.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"metadata filter {line.strip()!r}: write key=value, one a line")
-        typed = loose_value(raw.strip())
-        metadata[key.strip()] = raw.strip() if typed == raw.strip() else (typed, raw.strip())
+        metadata[key.strip()] = loose_match(raw.strip())
     if form["type"].strip():
         metadata["type"] = form["type"].strip()
     if form["file"].strip():
@@ -580,9 +578,4 @@ def _query(**params: str | None) -> str:
 
 
 def _status(exc: Exception) -> int:
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, LimitExceeded):
-        return 400
-    status: Callable[[], int] | int | None = getattr(exc, "status_code", None)
-    return status if isinstance(status, int) else 400
+    return exc.status_code if isinstance(exc, MnemoError) else 400
