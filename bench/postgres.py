@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from latency import sentences, start, vocabulary
 from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.embed.catalog import LOCAL_MODELS
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store.base import PassageFilter
 from mnemo.store.postgres import PostgresStore
@@ -59,6 +60,12 @@ def main() -> None:
     )
     parser.add_argument("--database-url")
     parser.add_argument(
+        "--embedding",
+        default=DEFAULT_EMBEDDING,
+        choices=sorted(LOCAL_MODELS),
+        help="the bundled model whose HNSW index the synthetic vectors go into (its dimension)",
+    )
+    parser.add_argument(
         "--index-build-memory",
         help="maintenance_work_mem for the HNSW build (default: 3 KB per passage, at least 256MB,"
         " as docs/postgres.md advises)",
@@ -71,10 +78,12 @@ def main() -> None:
     args = parser.parse_args()
     build_memory = args.index_build_memory or f"{max(256, args.passages * 3 // 1024)}MB"
     zipf = args.text == "zipf"
+    handle, dim = args.embedding, LOCAL_MODELS[args.embedding].dim
     results: dict[str, Any] = {
         "passages": args.passages,
         "messages": args.messages,
         "text": args.text,
+        "embedding": args.embedding,
     }
     with tempfile.TemporaryDirectory() as tmp:
         server = None
@@ -95,13 +104,13 @@ def main() -> None:
             agent = Agent(
                 id=new_id("agent"),
                 name=f"bench-{uuid.uuid4().hex[:6]}",
-                embedding=DEFAULT_EMBEDDING,
+                embedding=handle,
             )
             store.create_agent(agent, [], [])
             rng = np.random.default_rng(1)
-            # Real embeddings cluster by topic; uniform random 384-d vectors have no neighbours
+            # Real embeddings cluster by topic; uniform random vectors have no neighbours
             # worth the name and make any ANN index look broken (recall 0.07 measured here).
-            centroids = rng.standard_normal((500, 384)).astype(np.float32)
+            centroids = rng.standard_normal((500, dim)).astype(np.float32)
             words = vocabulary()
             texts = sentences(random.Random(1), words, args.passages, zipf)
             # Precomputed, as the budget says: drawing them is not ingest.
@@ -109,7 +118,7 @@ def main() -> None:
             for start_at in range(0, args.passages, 1000):
                 size = min(1000, args.passages - start_at)
                 picks = centroids[rng.integers(0, len(centroids), size)]
-                vectors = picks + 0.6 * rng.standard_normal((size, 384)).astype(np.float32)
+                vectors = picks + 0.6 * rng.standard_normal((size, dim)).astype(np.float32)
                 embeddings.append(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
             began = time.perf_counter()
             loaded = began
@@ -125,7 +134,7 @@ def main() -> None:
                                 id=new_id("passage"),
                                 agent_id=agent.id,
                                 text=t,
-                                embedding_handle=DEFAULT_EMBEDDING,
+                                embedding_handle=handle,
                             )
                             for t in batch
                         ],
@@ -142,13 +151,13 @@ def main() -> None:
             queries = []
             for _ in range(args.runs):
                 q = centroids[rng.integers(0, len(centroids))] + 0.6 * rng.standard_normal(
-                    384
+                    dim
                 ).astype(np.float32)
                 queries.append(q / np.linalg.norm(q))
             exact_ms, truth = [], []
             for q in queries:
                 t = time.perf_counter()
-                found = exact.vector_search(q, DEFAULT_EMBEDDING, mine, 10)
+                found = exact.vector_search(q, handle, mine, 10)
                 truth.append({pid for pid, _ in found})
                 exact_ms.append((time.perf_counter() - t) * 1000)
             results["vector_only_p50_ms"] = {"exact": round(statistics.median(exact_ms), 1)}
@@ -162,7 +171,7 @@ def main() -> None:
                 recalls, hnsw_ms = [], []
                 for q, expected in zip(queries, truth, strict=True):
                     t = time.perf_counter()
-                    got = {pid for pid, _ in indexed.vector_search(q, DEFAULT_EMBEDDING, mine, 10)}
+                    got = {pid for pid, _ in indexed.vector_search(q, handle, mine, 10)}
                     hnsw_ms.append((time.perf_counter() - t) * 1000)
                     recalls.append(len(got & expected) / 10)
                 indexed.close()

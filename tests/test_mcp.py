@@ -176,7 +176,8 @@ def test_output_cap_says_how_to_get_the_rest(server: ServerProcess, tmp_path: Pa
     httpx.post(
         f"{server.url}/v1/agents/{agent['id']}/archival-memory/batch",
         json={"passages": [{"text": f"long note {i} " + "word " * 400} for i in range(10)]},
-    )
+        timeout=120,
+    ).raise_for_status()
     home = tmp_path / "home"
     home.mkdir()
 

@@ -8,6 +8,7 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from mnemo.config import DEFAULT_EMBEDDING
 from tests.conftest import ServerProcess
 
 
@@ -53,7 +54,7 @@ def test_metrics_count_requests_operations_and_rows(server: ServerProcess) -> No
     assert grew("mnemo_memory_operations_total", operation="passage_insert") == 3
     assert grew("mnemo_memory_operations_total", operation="passage_search") == 1  # not the 422
     assert grew("mnemo_search_duration_seconds_count", mode="hybrid") == 1
-    assert grew("mnemo_embedding_duration_seconds_count", handle="mnemo/all-MiniLM-L6-v2") >= 3
+    assert grew("mnemo_embedding_duration_seconds_count", handle=DEFAULT_EMBEDDING) >= 3
     assert value(after, "mnemo_passages") >= 3 and value(after, "mnemo_agents") >= 1
     assert value(after, "mnemo_db_pool_in_use") <= value(after, "mnemo_db_pool_max")
     assert value(after, "mnemo_db_errors_total") == value(before, "mnemo_db_errors_total")

@@ -19,7 +19,7 @@ import platformdirs
 from mnemo import config_file
 from mnemo.errors import InvalidInput
 
-DEFAULT_EMBEDDING = "mnemo/all-MiniLM-L6-v2"
+DEFAULT_EMBEDDING = "mnemo/all-mpnet-base-v2"
 
 
 def default_data_dir() -> Path:
@@ -69,8 +69,8 @@ class Settings:
     query_cache_size: int = 2048
     # Hybrid retrieval: a candidate's score is lexical_weight * its BM25 score over the best
     # candidate's + vector_weight * its cosine to the query (chosen by bench/locomo.py).
-    lexical_weight: float = 0.4
-    vector_weight: float = 0.6
+    lexical_weight: float = 0.3
+    vector_weight: float = 0.7
     # A new passage of the same type this similar (cosine) to an existing one is merged into it
     # when the writer asks for de-duplication (`dedupe: true`).
     dedupe_similarity: float = 0.95

@@ -15,6 +15,7 @@ import numpy as np
 from mnemo import agent_file, validate
 from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
+from mnemo.embed.catalog import LOCAL_MODELS
 from mnemo.errors import Conflict, InvalidInput, LimitExceeded, NotFound, TooLarge
 from mnemo.metrics import REDACTIONS, SEARCH_SECONDS
 from mnemo.models import (
@@ -860,7 +861,8 @@ class MemoryService:
 
     def embedding_config(self, agent: Agent) -> dict[str, Any]:
         provider, _, model = agent.embedding.partition("/")
-        dim = 384 if agent.embedding == self.embedders.default_handle else None
+        bundled = LOCAL_MODELS.get(agent.embedding)
+        dim = bundled.dim if bundled else None
         return {
             "handle": agent.embedding,
             "embedding_endpoint_type": "openai" if provider == "openai" else "local",

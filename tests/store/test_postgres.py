@@ -14,49 +14,68 @@ import psycopg
 import psycopg.rows
 import pytest
 
-from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, Page, PassageFilter
 from mnemo.store.postgres import PostgresStore
-from mnemo.store.postgres_vectors import auto_ef_search, hnsw_query, indexed_passages
+from mnemo.store.postgres_migrations import HNSW_INDEXES, HnswIndex
+from mnemo.store.postgres_vectors import (
+    auto_ef_search,
+    hnsw_query,
+    indexed_passages,
+    vector_literal,
+)
 from mnemo.text import ANALYZER_VERSION, OWN_WEIGHT
 from tests.postgres import fresh_database
 
+# MiniLM's index has a history of migrations (m 12 to 16, vector to halfvec) the tests replay.
+MINILM_INDEX = next(index for index in HNSW_INDEXES if index.name == "passages_minilm_hnsw")
+MINILM = MINILM_INDEX.handle
+DIM = MINILM_INDEX.dimension
 
-def _default_embedder_passages(store: PostgresStore, count: int) -> list[Passage]:
-    """`count` passages of a new agent, embedded by the default (HNSW-indexed) embedder."""
-    agent = Agent(id=new_id("agent"), name=new_id("hnsw")[-12:], embedding=DEFAULT_EMBEDDING)
+
+def _indexed_passages(store: PostgresStore, count: int, handle: str = MINILM) -> list[Passage]:
+    """`count` passages of a new agent, embedded by an HNSW-indexed model."""
+    agent = Agent(id=new_id("agent"), name=new_id("hnsw")[-12:], embedding=handle)
     store.create_agent(agent, [], [])
     return [
         Passage(
             id=new_id("passage"),
             agent_id=agent.id,
             text=f"p{i}",
-            embedding_handle=DEFAULT_EMBEDDING,
+            embedding_handle=handle,
         )
         for i in range(count)
     ]
 
 
-def test_hnsw_search_agrees_with_exact(postgres_url: str) -> None:
+@pytest.mark.parametrize("index", HNSW_INDEXES, ids=lambda index: index.name)
+def test_hnsw_search_agrees_with_exact(postgres_url: str, index: HnswIndex) -> None:
     url = fresh_database(postgres_url)
     indexed = PostgresStore(url, exact_scan_max_rows=0)  # always take the HNSW path
     exact = PostgresStore(url, migrate=False)
     rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((600, 384)).astype(np.float32)
+    vectors = rng.standard_normal((600, index.dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    passages = _default_embedder_passages(indexed, 600)
+    passages = _indexed_passages(indexed, 600, index.handle)
     indexed.insert_passages(passages, vectors)
     mine = PassageFilter(agent_ids=[passages[0].agent_id])
     overlap = []
-    for q in vectors[:20] + 0.05 * rng.standard_normal((20, 384)).astype(np.float32):
+    noise = 0.05 * rng.standard_normal((20, index.dimension)).astype(np.float32)
+    for q in vectors[:20] + noise:
         q = q / np.linalg.norm(q)
-        a = {pid for pid, _ in indexed.vector_search(q, DEFAULT_EMBEDDING, mine, 10)}
-        b = {pid for pid, _ in exact.vector_search(q, DEFAULT_EMBEDDING, mine, 10)}
+        a = {pid for pid, _ in indexed.vector_search(q, index.handle, mine, 10)}
+        b = {pid for pid, _ in exact.vector_search(q, index.handle, mine, 10)}
         overlap.append(len(a & b) / 10)
     assert np.mean(overlap) >= 0.95
+    with indexed.pool.connection() as conn:
+        where = [f"p.embedding_handle = {index.handle_literal}"]
+        plan = conn.execute(
+            f"EXPLAIN {hnsw_query(index, 'halfvec', where)}",
+            (vector_literal(vectors[0]), vector_literal(vectors[0]), 3),
+        ).fetchall()
+    assert index.name in str(plan)
     indexed.close()
     exact.close()
 
@@ -97,8 +116,8 @@ def _hnsw_definition(store: PostgresStore) -> str:
 def test_hnsw_index_moves_to_m16_only_while_empty(postgres_url: str) -> None:
     store = PostgresStore(fresh_database(postgres_url))
     assert "m='16'" in _hnsw_definition(store)
-    m12 = postgres_migrations.HNSW_INDEX.replace("m = 16", "m = 12")
-    assert m12 != postgres_migrations.HNSW_INDEX
+    m12 = MINILM_INDEX.create().replace("m = 16", "m = 12")
+    assert m12 != MINILM_INDEX.create()
 
     def rerun_m007() -> None:
         with store.pool.connection() as conn:
@@ -107,12 +126,10 @@ def test_hnsw_index_moves_to_m16_only_while_empty(postgres_url: str) -> None:
             conn.execute("DELETE FROM _migrations WHERE name = 'm007_hnsw_m16'")
         assert store.migrate() == ["m007_hnsw_m16"]
 
-    agent = Agent(id=new_id("agent"), name="m16", embedding=DEFAULT_EMBEDDING)
+    agent = Agent(id=new_id("agent"), name="m16", embedding=MINILM)
     store.create_agent(agent, [], [])
-    passage = Passage(
-        id=new_id("passage"), agent_id=agent.id, text="kept", embedding_handle=DEFAULT_EMBEDDING
-    )
-    store.insert_passages([passage], np.ones((1, 384), dtype=np.float32))
+    passage = Passage(id=new_id("passage"), agent_id=agent.id, text="kept", embedding_handle=MINILM)
+    store.insert_passages([passage], np.ones((1, DIM), dtype=np.float32))
     rerun_m007()
     assert "m='12'" in _hnsw_definition(store)  # a populated database keeps its graph
     store.delete_passage(passage.id)
@@ -125,10 +142,12 @@ def _uses_hnsw(url: str, graph: str) -> bool:
     """Whether PostgreSQL runs the store's HNSW query on `graph` through the index."""
     with psycopg.connect(url) as conn:
         conn.execute("SET enable_seqscan = off")
-        where = [f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}"]
-        literal = "[" + ",".join(["0.05"] * 384) + "]"
-        plan = conn.execute(f"EXPLAIN {hnsw_query(graph, where)}", (literal, literal, 3))
-        return postgres_migrations.HNSW_INDEX_NAME in str(plan.fetchall())
+        where = [f"p.embedding_handle = {MINILM_INDEX.handle_literal}"]
+        literal = "[" + ",".join(["0.05"] * DIM) + "]"
+        plan = conn.execute(
+            f"EXPLAIN {hnsw_query(MINILM_INDEX, graph, where)}", (literal, literal, 3)
+        )
+        return MINILM_INDEX.name in str(plan.fetchall())
 
 
 def test_a_populated_database_keeps_its_vector_index_and_searches_by_it(
@@ -139,11 +158,11 @@ def test_a_populated_database_keeps_its_vector_index_and_searches_by_it(
     assert "halfvec_cosine_ops" in _hnsw_definition(store)
     assert "ef_construction='128'" in _hnsw_definition(store)
     assert _uses_hnsw(url, "halfvec") and not _uses_hnsw(url, "vector")
-    passages = _default_embedder_passages(store, 40)
-    vectors = np.random.default_rng(5).standard_normal((40, 384)).astype(np.float32)
+    passages = _indexed_passages(store, 40)
+    vectors = np.random.default_rng(5).standard_normal((40, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     store.insert_passages(passages, vectors)
-    old_index = postgres_migrations.HNSW_INDEX.replace("halfvec", "vector")
+    old_index = MINILM_INDEX.create().replace("halfvec", "vector")
     with store.pool.connection() as conn:
         conn.execute("DROP INDEX passages_minilm_hnsw")
         conn.execute(old_index)  # the index as m001 to m008 made it
@@ -153,8 +172,8 @@ def test_a_populated_database_keeps_its_vector_index_and_searches_by_it(
     assert _uses_hnsw(url, "vector")
     searching = PostgresStore(url, exact_scan_max_rows=0)
     with searching.pool.connection() as conn:
-        assert searching.vectors._hnsw_type(conn) == "vector"
-    hits = searching.vector_search(vectors[11], DEFAULT_EMBEDDING, PassageFilter(), 3)
+        assert searching.vectors._hnsw_type(conn, MINILM_INDEX) == "vector"
+    hits = searching.vector_search(vectors[11], MINILM, PassageFilter(), 3)
     assert hits[0][0] == passages[11].id
     assert math.isclose(hits[0][1], 1.0, abs_tol=1e-5)  # scored at full precision
     searching.close()
@@ -308,15 +327,15 @@ def test_auto_ef_search_grows_with_the_index() -> None:
 def test_the_hnsw_index_size_is_read_from_statistics(postgres_url: str) -> None:
     url = fresh_database(postgres_url)
     store = PostgresStore(url, exact_scan_max_rows=0)
-    vectors = np.random.default_rng(3).standard_normal((300, 384)).astype(np.float32)
-    passages = _default_embedder_passages(store, 300)
+    vectors = np.random.default_rng(3).standard_normal((300, DIM)).astype(np.float32)
+    passages = _indexed_passages(store, 300)
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         with store.bulk_load():
             store.insert_passages(passages, vectors)
-            assert indexed_passages(conn) >= 0  # no index meanwhile: still an answer
-        assert indexed_passages(conn) == 300  # counted by the build
+            assert indexed_passages(conn, MINILM_INDEX) >= 0  # no index meanwhile: still an answer
+        assert indexed_passages(conn, MINILM_INDEX) == 300  # counted by the build
     [(found, _)] = store.vector_search(
-        vectors[7], DEFAULT_EMBEDDING, PassageFilter(agent_ids=[passages[7].agent_id]), 1
+        vectors[7], MINILM, PassageFilter(agent_ids=[passages[7].agent_id]), 1
     )
     assert found == passages[7].id
     store.close()
@@ -406,21 +425,21 @@ def test_a_bulk_load_that_died_is_repaired_at_the_next_start(postgres_url: str) 
 _DIES_LOADING = """
 import os, sys, time
 import numpy as np
-from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.embed.catalog import MINILM
 from mnemo.models import Agent, Passage
 from mnemo.store.postgres import PostgresStore
 store = PostgresStore(sys.argv[1])
-agent = Agent(id=sys.argv[2], name=sys.argv[2][-12:], embedding=DEFAULT_EMBEDDING)
+agent = Agent(id=sys.argv[2], name=sys.argv[2][-12:], embedding=MINILM.handle)
 if store.get_agent(agent.id) is None:
     store.create_agent(agent, [], [])
 rng = np.random.default_rng(int(sys.argv[3]))
 with store.bulk_load() as deferred:
     assert deferred
     for batch in range(3):
-        vectors = rng.standard_normal((100, 384)).astype(np.float32)
+        vectors = rng.standard_normal((100, MINILM.dim)).astype(np.float32)
         passages = [
             Passage(id=f"passage-{sys.argv[3]}-{batch}-{i}", agent_id=agent.id,
-                    text=f"row {i} about terraform", embedding_handle=DEFAULT_EMBEDDING)
+                    text=f"row {i} about terraform", embedding_handle=MINILM.handle)
             for i in range(100)
         ]
         store.insert_passages(passages, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
@@ -442,7 +461,7 @@ def _die_loading(url: str, agent_id: str, run: int) -> None:
 
 def _hnsw_valid(url: str) -> bool:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        return postgres_migrations.hnsw_index_valid(conn)
+        return not postgres_migrations.invalid_hnsw_indexes(conn)
 
 
 def test_a_bulk_load_killed_before_its_hnsw_index_is_finished_by_running_again(
@@ -454,11 +473,11 @@ def test_a_bulk_load_killed_before_its_hnsw_index_is_finished_by_running_again(
     assert not _hnsw_valid(url)  # dropped for the load, never built
     with caplog.at_level(logging.WARNING, logger="mnemo.store.postgres"):
         store = PostgresStore(url, exact_scan_max_rows=0)  # always the HNSW path when indexed
-    assert "the HNSW index is missing" in caplog.text
+    assert "an HNSW index is missing" in caplog.text
     assert _postings(url) == _expected_postings(url) != set()  # repaired at start
-    resumed = _default_embedder_passages(store, 50)
+    resumed = _indexed_passages(store, 50)
     rng = np.random.default_rng(2)
-    vectors = rng.standard_normal((50, 384)).astype(np.float32)
+    vectors = rng.standard_normal((50, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     with store.bulk_load() as deferred:
         assert deferred  # the load is finished as a bulk load, not row by row
@@ -466,7 +485,7 @@ def test_a_bulk_load_killed_before_its_hnsw_index_is_finished_by_running_again(
     assert _hnsw_valid(url)
     assert _postings(url) == _expected_postings(url)
     assert store.count_passages() == 350
-    hits = store.vector_search(vectors[7], DEFAULT_EMBEDDING, PassageFilter(), 5)
+    hits = store.vector_search(vectors[7], MINILM, PassageFilter(), 5)
     assert hits[0][0] == resumed[7].id
     killed_run = PassageFilter(agent_ids=[agent_id])
     assert len(store.lexical_search("terraform", killed_run, 400)) == 300
@@ -499,11 +518,11 @@ def test_a_batch_that_fails_in_a_bulk_load_is_raised_after_the_indexes_are_built
     url = fresh_database(postgres_url)
     store = PostgresStore(url)
     rng = np.random.default_rng(3)
-    vectors = rng.standard_normal((40, 384)).astype(np.float32)
+    vectors = rng.standard_normal((40, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    good = _default_embedder_passages(store, 30)
+    good = _indexed_passages(store, 30)
     orphan = dataclasses.replace(good[0], id=new_id("passage"), agent_id="agent-nobody")
-    later = _default_embedder_passages(store, 9)
+    later = _indexed_passages(store, 9)
     refused = pytest.raises(psycopg.errors.ForeignKeyViolation, match="agent-nobody")
     with refused, store.bulk_load():
         store.insert_passages(good, vectors[:30])
@@ -569,8 +588,8 @@ def test_keyword_scores_are_bm25_over_the_searched_agents(postgres_url: str) -> 
 def test_replicas_starting_together_re_analyse_once(postgres_url: str) -> None:
     url = fresh_database(postgres_url)
     first = PostgresStore(url)
-    passages = _default_embedder_passages(first, 12)
-    first.insert_passages(passages, np.ones((12, 384), dtype=np.float32) / np.sqrt(384))
+    passages = _indexed_passages(first, 12)
+    first.insert_passages(passages, np.ones((12, DIM), dtype=np.float32) / np.sqrt(DIM))
     stores = [first, PostgresStore(url), PostgresStore(url)]
     took: list[int] = []
     errors: list[BaseException] = []

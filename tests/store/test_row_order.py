@@ -10,6 +10,7 @@ import psycopg.rows
 import pytest
 
 from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.embed.catalog import LOCAL_MODELS
 from mnemo.models import Agent, Passage, new_id
 from mnemo.store import postgres_postings
 from mnemo.store.base import PassageFilter
@@ -17,13 +18,15 @@ from mnemo.store.postgres import PostgresStore
 from mnemo.store.row_order import Neighbourhoods, kmeans
 from tests.postgres import fresh_database
 
+DIM = LOCAL_MODELS[DEFAULT_EMBEDDING].dim
+
 
 def _clustered(clusters: int, per_cluster: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors around `clusters` far-apart centres, shuffled; and each one's cluster."""
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, 384)).astype(np.float32)
+    centres = rng.standard_normal((clusters, DIM)).astype(np.float32)
     truth = rng.permutation(np.repeat(np.arange(clusters), per_cluster))
-    vectors = centres[truth] + 0.1 * rng.standard_normal((len(truth), 384)).astype(np.float32)
+    vectors = centres[truth] + 0.1 * rng.standard_normal((len(truth), DIM)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True), truth
 
 

@@ -57,9 +57,12 @@ def test_filtered_vector_search_is_exact_for_common_and_rare_filters(tmp_path) -
     import numpy as np
 
     from mnemo.config import DEFAULT_EMBEDDING
+    from mnemo.embed.catalog import LOCAL_MODELS
     from mnemo.models import Passage, new_id, utcnow
     from mnemo.store.base import PassageFilter
     from mnemo.store.sqlite import WALK_MAX, SQLiteStore
+
+    dim = LOCAL_MODELS[DEFAULT_EMBEDDING].dim
 
     store = SQLiteStore(tmp_path / "mnemo.sqlite3")
     store.migrate()
@@ -67,7 +70,7 @@ def test_filtered_vector_search_is_exact_for_common_and_rare_filters(tmp_path) -
     store.create_agent(owner, [], [])
     count = WALK_MAX + 2000
     rng = np.random.default_rng(4)
-    vectors = rng.standard_normal((count, 384)).astype(np.float32)
+    vectors = rng.standard_normal((count, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     kinds = ["common" if i % 3 == 0 else "rare" if i % 1000 == 7 else "other" for i in range(count)]
     rows = [
@@ -84,7 +87,7 @@ def test_filtered_vector_search_is_exact_for_common_and_rare_filters(tmp_path) -
     ]
     store.insert_passages(rows, vectors)
     for trial in range(3):
-        query = rng.standard_normal(384).astype(np.float32)
+        query = rng.standard_normal(dim).astype(np.float32)
         query /= np.linalg.norm(query)
         scores = vectors @ query
         for kind in ("common", "rare", "absent"):

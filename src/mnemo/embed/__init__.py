@@ -1,5 +1,6 @@
-"""Embedders by handle. The local MiniLM is always registered; OpenAI-compatible models when
-configured. Unknown handles are an error naming the configured ones, never a substitution."""
+"""Embedders by handle. The bundled local models are always registered (loaded on first use);
+OpenAI-compatible models when configured. Unknown handles are an error naming the configured
+ones, never a substitution."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from mnemo.config import Settings
 from mnemo.embed.base import Embedder
+from mnemo.embed.catalog import LOCAL_MODELS, LocalModel
 from mnemo.errors import EmbeddingUnavailable
 from mnemo.metrics import EMBED_SECONDS
 
@@ -31,14 +33,14 @@ class EmbedderRegistry:
             )
 
     def _register_defaults(self, settings: Settings) -> None:
-        from mnemo.config import DEFAULT_EMBEDDING
+        for handle, bundled in LOCAL_MODELS.items():
 
-        def local() -> Embedder:
-            from mnemo.embed.onnx_minilm import MiniLMEmbedder
+            def local(bundled: LocalModel = bundled) -> Embedder:
+                from mnemo.embed.local import LocalEmbedder
 
-            return MiniLMEmbedder(DEFAULT_EMBEDDING, threads=settings.embedding_threads)
+                return LocalEmbedder(bundled, threads=settings.embedding_threads)
 
-        self.register(DEFAULT_EMBEDDING, local)
+            self.register(handle, local)
         if settings.openai_base_url:
             for model in filter(
                 None, (m.strip() for m in settings.openai_embedding_models.split(","))

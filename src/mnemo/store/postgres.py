@@ -134,7 +134,7 @@ class PostgresStore:
                 applied.append("rebuilt keyword postings")
             if self._unindexed(conn):
                 log.warning(
-                    "the HNSW index is missing (a bulk load stopped before building it): vector"
+                    "an HNSW index is missing (a bulk load stopped before building it): vector"
                     " search scans every passage until `mnemo migrate --repair` builds it, or the"
                     " same migrate-data or import runs again"
                 )
@@ -144,25 +144,29 @@ class PostgresStore:
         """Build the HNSW index a bulk load died without, while replicas go on reading and
         writing (CREATE INDEX CONCURRENTLY: minutes per million passages)."""
         with psycopg.connect(self.url, row_factory=dict_row, autocommit=True) as conn:
-            if not self._unindexed(conn):
+            missing = self._unindexed(conn)
+            if not missing:
                 return []
             began = time.perf_counter()
             conn.execute("SET statement_timeout = 0")
             conn.execute(
                 "SELECT set_config('maintenance_work_mem', %s, false)", (self.index_build_memory,)
             )
-            # What a failed concurrent build leaves behind, invalid, before building anew.
-            conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
-            conn.execute(postgres_migrations.HNSW_INDEX_CONCURRENTLY)
+            for index in missing:
+                # What a failed concurrent build leaves behind, invalid, before building anew.
+                conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
+                conn.execute(index.create(concurrently=True))
             conn.execute("ANALYZE passages")
         self.vectors.index_built()
-        return [f"built the HNSW index ({time.perf_counter() - began:.1f} s)"]
+        names = ", ".join(index.name for index in missing)
+        return [f"built the HNSW index {names} ({time.perf_counter() - began:.1f} s)"]
 
     @staticmethod
-    def _unindexed(conn: psycopg.Connection[Any]) -> bool:
-        """Passages without a usable HNSW index: what a bulk load leaves if it dies early."""
+    def _unindexed(conn: psycopg.Connection[Any]) -> list[postgres_migrations.HnswIndex]:
+        """The HNSW indexes a populated database lacks: what a bulk load leaves if it dies
+        early."""
         populated = conn.execute("SELECT EXISTS (SELECT 1 FROM passages) AS any").fetchone()
-        return bool(populated["any"]) and not postgres_migrations.hnsw_index_valid(conn)
+        return postgres_migrations.invalid_hnsw_indexes(conn) if populated["any"] else []
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
@@ -455,9 +459,10 @@ class PostgresStore:
             empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passages) AS empty").fetchone()[
                 "empty"
             ]
-            bulk = empty or not postgres_migrations.hnsw_index_valid(conn)
+            bulk = empty or bool(postgres_migrations.invalid_hnsw_indexes(conn))
             if bulk:
-                conn.execute(f"DROP INDEX IF EXISTS {postgres_migrations.HNSW_INDEX_NAME}")
+                for index in postgres_migrations.HNSW_INDEXES:
+                    conn.execute(f"DROP INDEX IF EXISTS {index.name}")
                 postgres_postings.suspend(conn)
         self.compactor.paused = bulk
         if bulk:

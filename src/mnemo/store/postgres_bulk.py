@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
+from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import StoreUnavailable
 from mnemo.models import Passage
 from mnemo.store import postgres_migrations, postgres_postings
@@ -93,11 +94,16 @@ class PassageCopier:
 def neighbourhoods_of(
     order: Neighbourhoods | None, passages: Sequence[Passage], vectors: np.ndarray
 ) -> list[int | None]:
-    """During a bulk load, the sort key (row_order.py) of each passage the HNSW index holds."""
+    """During a bulk load, the sort key (row_order.py) of each passage the default model's HNSW
+    index holds."""
     keys: list[int | None] = [None] * len(passages)
     if order is None:
         return keys
-    indexed = [i for i, p in enumerate(passages) if in_hnsw(p.embedding_handle, len(vectors[i]))]
+    indexed = [
+        i
+        for i, p in enumerate(passages)
+        if p.embedding_handle == DEFAULT_EMBEDDING and in_hnsw(p.embedding_handle, len(vectors[i]))
+    ]
     if indexed:
         assigned = order.assign([passages[i].id for i in indexed], vectors[indexed])
         for i, key in zip(indexed, assigned, strict=True):
@@ -120,7 +126,8 @@ def build_indexes(url: str, build_memory: str, order: Neighbourhoods | None) -> 
         ordered = time.perf_counter()
         postgres_postings.rebuild(conn)
         postings = time.perf_counter()
-        conn.execute(postgres_migrations.HNSW_INDEX)
+        for index in postgres_migrations.HNSW_INDEXES:
+            conn.execute(index.create())
         conn.commit()
         hnsw = time.perf_counter()
         # The passages' visibility map is left to autovacuum: a search reads their rows from

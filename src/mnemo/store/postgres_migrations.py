@@ -8,38 +8,56 @@ describe today's schema, for the code that runs against it (bulk loads, repairs)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.embed.catalog import MINILM, MPNET
 
 Migration = Callable[[Any], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 LOCK_KEY = 0x6D6E656D6F  # "mnemo"
-# The HNSW index is partial on the default embedder; searches write the predicate as this
-# literal so a prepared (generic) plan can still prove it and use the index.
-INDEXED_HANDLE = "'" + DEFAULT_EMBEDDING.replace("'", "''") + "'"
-# m 16 (m 12 built faster, but its recall varied from build to build of the same rows), on
-# half-precision copies of the embeddings (`halfvec`, m009: a smaller index, the same recall).
-# The measurements: docs/benchmarks.md.
-HNSW_INDEX_NAME = "passages_minilm_hnsw"
-HNSW_DIMENSION = 384
 HNSW_TYPE = "halfvec"
-HNSW_INDEX = (
-    f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX_NAME} ON passages"
-    f" USING hnsw ((embedding::{HNSW_TYPE}({HNSW_DIMENSION})) {HNSW_TYPE}_cosine_ops)"
-    " WITH (m = 16, ef_construction = 128)"
-    f" WHERE embedding_handle = {INDEXED_HANDLE}"
+
+
+@dataclass(frozen=True)
+class HnswIndex:
+    """An HNSW index on half-precision copies of one bundled model's embeddings, partial on its
+    handle. m 16 (m 12 built faster, but its recall varied from build to build of the same
+    rows); halfvec (m009: a smaller index, the same recall). The measurements:
+    docs/benchmarks.md."""
+
+    name: str
+    handle: str
+    dimension: int
+
+    @property
+    def handle_literal(self) -> str:
+        """The partial index's predicate value, written into searches as a literal so that a
+        prepared (generic) plan can still prove it and use the index."""
+        return "'" + self.handle.replace("'", "''") + "'"
+
+    def create(self, concurrently: bool = False) -> str:
+        return (
+            f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {self.name}"
+            f" ON passages USING hnsw ((embedding::{HNSW_TYPE}({self.dimension}))"
+            f" {HNSW_TYPE}_cosine_ops) WITH (m = 16, ef_construction = 128)"
+            f" WHERE embedding_handle = {self.handle_literal}"
+        )
+
+
+HNSW_INDEXES = (
+    HnswIndex("passages_mpnet_hnsw", MPNET.handle, MPNET.dim),
+    HnswIndex("passages_minilm_hnsw", MINILM.handle, MINILM.dim),
 )
-# The same index built without blocking writers, for a database that is in use.
-HNSW_INDEX_CONCURRENTLY = HNSW_INDEX.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
+HNSW_BY_HANDLE = {index.handle: index for index in HNSW_INDEXES}
 
 
-def hnsw_index_type(conn: Any) -> str:
-    """What the HNSW index holds: `vector` (built before m009, kept by a populated database until
-    rebuilt), `halfvec`, or HNSW_TYPE when there is no index. A search must order by the same
-    expression as the index to use it."""
+def hnsw_index_type(conn: Any, index: HnswIndex) -> str:
+    """What an HNSW index holds: `vector` (MiniLM's, built before m009, kept by a populated
+    database until rebuilt), `halfvec`, or HNSW_TYPE when there is no index. A search must
+    order by the same expression as the index to use it."""
     row = conn.execute(
-        "SELECT pg_get_indexdef(to_regclass(%s)) AS definition", (HNSW_INDEX_NAME,)
+        "SELECT pg_get_indexdef(to_regclass(%s)) AS definition", (index.name,)
     ).fetchone()
     definition = row["definition"] or ""
     if "vector_cosine_ops" in definition and "halfvec" not in definition:
@@ -47,15 +65,18 @@ def hnsw_index_type(conn: Any) -> str:
     return HNSW_TYPE
 
 
-def hnsw_index_valid(conn: Any) -> bool:
-    """Whether the HNSW index exists and is usable. A bulk load that died before building it
-    leaves none; a CREATE INDEX CONCURRENTLY that failed leaves an invalid one."""
-    row = conn.execute(
-        "SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)),"
-        " false) AS valid",
-        (HNSW_INDEX_NAME,),
-    ).fetchone()
-    return bool(row["valid"])
+def invalid_hnsw_indexes(conn: Any) -> list[HnswIndex]:
+    """The HNSW indexes that are missing or unusable. A bulk load that died before building
+    them leaves none; a CREATE INDEX CONCURRENTLY that failed leaves an invalid one."""
+    return [
+        index
+        for index in HNSW_INDEXES
+        if not conn.execute(
+            "SELECT coalesce((SELECT indisvalid FROM pg_index"
+            " WHERE indexrelid = to_regclass(%s)), false) AS valid",
+            (index.name,),
+        ).fetchone()["valid"]
+    ]
 
 
 def migration(fn: Migration) -> Migration:
@@ -418,7 +439,7 @@ def m006_recent_passage_terms(conn: Any) -> None:
 
 @migration
 def m007_hnsw_m16(conn: Any) -> None:
-    """The HNSW index with m 16 again (HNSW_INDEX): m 12's recall varied between builds."""
+    """The HNSW index with m 16 again (HnswIndex): m 12's recall varied between builds."""
     _rebuild_hnsw_if_empty(
         conn,
         "CREATE INDEX IF NOT EXISTS passages_minilm_hnsw ON passages"
@@ -439,7 +460,7 @@ def m008_passage_neighbourhood(conn: Any) -> None:
 
 @migration
 def m009_hnsw_halfvec(conn: Any) -> None:
-    """The HNSW index on half-precision copies of the embeddings (HNSW_INDEX). A populated
+    """The HNSW index on half-precision copies of the embeddings (HnswIndex). A populated
     database keeps its `vector` index until rebuilt; searches use whichever it has
     (hnsw_index_type)."""
     _rebuild_hnsw_if_empty(
@@ -476,3 +497,15 @@ def m010_python_lexemes(conn: Any) -> None:
 def m011_idempotency_keys_by_age(conn: Any) -> None:
     """Expired Idempotency-Keys are deleted by age on every claim."""
     conn.execute("CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)")
+
+
+@migration
+def m012_hnsw_mpnet(conn: Any) -> None:
+    """An HNSW index for all-mpnet-base-v2, the default model from now on. MiniLM's stays for
+    the passages not yet moved by `mnemo reindex --embeddings`."""
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS passages_mpnet_hnsw ON passages"
+        " USING hnsw ((embedding::halfvec(768)) halfvec_cosine_ops)"
+        " WITH (m = 16, ef_construction = 128)"
+        " WHERE embedding_handle = 'mnemo/all-mpnet-base-v2'"
+    )

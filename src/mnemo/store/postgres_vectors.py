@@ -1,6 +1,6 @@
-"""Vector search on PostgreSQL: pgvector's HNSW index (cosine, partial on the default 384-d
-embedder) with iterative scans, so filters apply before the top k; an exact scan when the
-filtered set is small, the embedder is not the indexed one, or the index returns too few rows.
+"""Vector search on PostgreSQL: pgvector's HNSW indexes (cosine, one partial index per bundled
+model) with iterative scans, so filters apply before the top k; an exact scan when the filtered
+set is small, the embedder has no index, or the index returns too few rows.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.errors import InvalidInput
 from mnemo.store import postgres_migrations
-from mnemo.store.postgres_migrations import HNSW_DIMENSION
+from mnemo.store.postgres_migrations import HNSW_BY_HANDLE, HnswIndex
 from mnemo.store.shared import Expiring
 
 EXACT_SCAN_MAX_ROWS = 2_000  # up to this many candidate rows an exact scan is cheap
 LARGE_SCOPE_TTL = 300.0  # seconds a scope found too large for an exact scan is not counted again
 SMALL_SCOPE_TTL = 30.0  # seconds a scope found small is scanned exactly without counting again
-INDEXED_SIZE_TTL = 60.0  # seconds the HNSW index's size (auto_ef_search) and type are reused
+INDEXED_SIZE_TTL = 60.0  # seconds an HNSW index's size (auto_ef_search) and type are reused
 EF_SEARCH_MAX = 1000  # pgvector's limit
 
 
@@ -37,13 +36,14 @@ class VectorSearch:
             )
         self.exact_scan_max_rows = exact_scan_max_rows
         self.ef_search = ef_search
-        self._indexed = Expiring[None, int](INDEXED_SIZE_TTL)  # passages in the HNSW index
-        self._graph_type = Expiring[None, str](INDEXED_SIZE_TTL)  # what the index holds
+        self._indexed = Expiring[str, int](INDEXED_SIZE_TTL)  # passages in each HNSW index
+        self._graph_type = Expiring[str, str](INDEXED_SIZE_TTL)  # what each index holds
         self._large_scopes = Expiring[tuple[tuple[str, ...], str], bool](LARGE_SCOPE_TTL)
         self._small_scopes = Expiring[tuple[tuple[str, ...], str], bool](SMALL_SCOPE_TTL)
 
     def index_built(self) -> None:
-        self._graph_type.put(None, postgres_migrations.HNSW_TYPE)
+        for index in postgres_migrations.HNSW_INDEXES:
+            self._graph_type.put(index.name, postgres_migrations.HNSW_TYPE)
 
     def search(
         self,
@@ -62,13 +62,17 @@ class VectorSearch:
         params = [handle, *params]
         literal = vector_literal(vector)
         dims = len(vector)
-        if in_hnsw(handle, dims) and not narrow and self._over_exact_scan(conn, where, params):
-            ef_search = min(max(self.ef_search or self._auto_ef_search(conn), limit), EF_SEARCH_MAX)
-            indexed_where = [
-                f"p.embedding_handle = {postgres_migrations.INDEXED_HANDLE}",
-                *where[1:],
-            ]
-            query = hnsw_query(self._hnsw_type(conn), indexed_where)
+        index = HNSW_BY_HANDLE.get(handle)
+        if (
+            index is not None
+            and in_hnsw(handle, dims)
+            and not narrow
+            and self._over_exact_scan(conn, where, params)
+        ):
+            ef_search = self.ef_search or self._auto_ef_search(conn, index)
+            ef_search = min(max(ef_search, limit), EF_SEARCH_MAX)
+            indexed_where = [f"p.embedding_handle = {index.handle_literal}", *where[1:]]
+            query = hnsw_query(index, self._hnsw_type(conn, index), indexed_where)
             with conn.transaction():
                 conn.execute(
                     "SET LOCAL hnsw.iterative_scan = relaxed_order;"
@@ -109,31 +113,32 @@ class VectorSearch:
         self._large_scopes.put(key, True)
         return True
 
-    def _auto_ef_search(self, conn: psycopg.Connection[Any]) -> int:
-        size = self._indexed.get(None)
+    def _auto_ef_search(self, conn: psycopg.Connection[Any], index: HnswIndex) -> int:
+        size = self._indexed.get(index.name)
         if size is None:
-            size = indexed_passages(conn)
-            self._indexed.put(None, size)
+            size = indexed_passages(conn, index)
+            self._indexed.put(index.name, size)
         return auto_ef_search(size)
 
-    def _hnsw_type(self, conn: psycopg.Connection[Any]) -> str:
-        graph = self._graph_type.get(None)
+    def _hnsw_type(self, conn: psycopg.Connection[Any], index: HnswIndex) -> str:
+        graph = self._graph_type.get(index.name)
         if graph is None:
-            graph = postgres_migrations.hnsw_index_type(conn)
-            self._graph_type.put(None, graph)
+            graph = postgres_migrations.hnsw_index_type(conn, index)
+            self._graph_type.put(index.name, graph)
         return graph
 
 
 def in_hnsw(handle: str, dimensions: int) -> bool:
-    """Whether the HNSW index (partial on the default embedder) holds such embeddings."""
-    return handle == DEFAULT_EMBEDDING and dimensions == HNSW_DIMENSION
+    """Whether an HNSW index (one per bundled model) holds such embeddings."""
+    index = HNSW_BY_HANDLE.get(handle)
+    return index is not None and dimensions == index.dimension
 
 
-def hnsw_query(graph: str, where: list[str]) -> str:
-    """The nearest passages by the HNSW index on `graph` (`vector` or `halfvec`: the expression
-    must be the index's for PostgreSQL to use it), scored at full precision. Parameters: the
-    query vector, those of `where`, the query vector again, the limit."""
-    dims = HNSW_DIMENSION
+def hnsw_query(index: HnswIndex, graph: str, where: list[str]) -> str:
+    """The nearest passages by `index` on `graph` (`vector` or `halfvec`: the expression must be
+    the index's for PostgreSQL to use it), scored at full precision. Parameters: the query
+    vector, those of `where`, the query vector again, the limit."""
+    dims = index.dimension
     return (
         f"SELECT p.id, 1 - ((p.embedding::vector({dims})) <=> %s::vector({dims})) AS score"
         f" FROM passages p WHERE {' AND '.join(where)}"
@@ -141,12 +146,12 @@ def hnsw_query(graph: str, where: list[str]) -> str:
     )
 
 
-def indexed_passages(conn: psycopg.Connection[Any]) -> int:
-    """About how many passages the HNSW index holds, from PostgreSQL's statistics: the index's
-    count is set when it is built, the table's by autovacuum as rows arrive."""
+def indexed_passages(conn: psycopg.Connection[Any], index: HnswIndex) -> int:
+    """About how many passages `index` holds, from PostgreSQL's statistics: the index's count is
+    set when it is built, the table's by autovacuum as rows arrive (an upper bound)."""
     return conn.execute(
         "SELECT greatest((SELECT reltuples FROM pg_class"
-        f"  WHERE oid = to_regclass('{postgres_migrations.HNSW_INDEX_NAME}')),"
+        f"  WHERE oid = to_regclass('{index.name}')),"
         " (SELECT reltuples FROM pg_class WHERE oid = 'passages'::regclass), 0)::bigint AS n"
     ).fetchone()["n"]
 
