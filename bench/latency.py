@@ -269,7 +269,10 @@ def measure_backend(
                 began = time.perf_counter()
                 agent_id = seed(client, size, rng, words)
                 seeded_in = time.perf_counter() - began
-                search, insert = measure(client, agent_id, queries, sentences(rng, words, runs))
+                # New queries at each size: the server caches query embeddings, and a size
+                # measured with the previous size's queries would time no embedding at all.
+                fresh = queries if size == sizes[0] else sentences(random.Random(size), words, runs)
+                search, insert = measure(client, agent_id, fresh, sentences(rng, words, runs))
                 measured[f"at_{size}"] = {
                     "seed_seconds": round(seeded_in, 1),
                     "search_hybrid_top10": search,

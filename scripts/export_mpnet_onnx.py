@@ -11,11 +11,7 @@ committed and torch is never a dependency of mnemo itself:
         sentence-transformers onnx onnx_ir onnxruntime
     ~/export-venv/bin/python scripts/export_mpnet_onnx.py ~/all-mpnet-base-v2
 
-The graph is compressed two ways, both chosen by the LoCoMo bench (docs/benchmarks.md):
-- every weight MatMul becomes an 8-bit weight-only MatMulNBits (blocks of 128, activations
-  quantised per block at run time: accuracy level 4). Per-tensor dynamic quantisation of the
-  activations instead drifts (mean cosine 0.92 to fp32): the feed-forward outputs have outliers.
-- the token embedding table is stored in float16 and cast to float32 after the lookup.
+The graph is compressed by scripts/onnx_compress.py (8-bit matrices, a 16-bit token table).
 
 Outputs (in src/mnemo/embed/mpnet/): model.onnx (the graph) and its weights in model.data.1 and
 model.data.2 (ONNX external data, each under 100 MB), tokenizer.json, and reference.json with
@@ -30,19 +26,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import onnx
 import torch
-from onnx import helper, numpy_helper
-from onnxruntime.quantization.matmul_nbits_quantizer import (
-    DefaultWeightOnlyQuantConfig,
-    MatMulNBitsQuantizer,
-)
 from sentence_transformers import SentenceTransformer
 from transformers import MPNetModel
 
+from onnx_compress import compress
+
 OUT = Path(__file__).resolve().parent.parent / "src" / "mnemo" / "embed" / "mpnet"
-DATA_FILES = ("model.data.1", "model.data.2")
 
 REFERENCE_SENTENCES = [
     "The deployment failed because the database migration timed out.",
@@ -83,62 +73,6 @@ def export_fp32(source: Path, path: Path) -> None:
     )
 
 
-def quantise_matmuls(model: onnx.ModelProto) -> onnx.ModelProto:
-    config = DefaultWeightOnlyQuantConfig(
-        block_size=128, is_symmetric=True, accuracy_level=4, bits=8
-    )
-    quantiser = MatMulNBitsQuantizer(model, algo_config=config)
-    quantiser.process()
-    return quantiser.model.model
-
-
-def half_precision_embeddings(model: onnx.ModelProto) -> None:
-    """Store the token embedding table (the largest tensor left) as float16; a Cast after the
-    Gather turns the looked-up rows back into float32."""
-    graph = model.graph
-    initializers = {init.name: init for init in graph.initializer}
-    for index, node in enumerate(graph.node):
-        if node.op_type != "Gather" or node.input[0] not in initializers:
-            continue
-        table = initializers[node.input[0]]
-        if len(table.dims) != 2 or table.dims[0] < 10_000:
-            continue
-        half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name)
-        table.CopyFrom(half)
-        looked_up = node.output[0]
-        node.output[0] = looked_up + "_fp16"
-        cast = helper.make_node(
-            "Cast", [node.output[0]], [looked_up], to=onnx.TensorProto.FLOAT, name="embed_cast"
-        )
-        graph.node.insert(index + 1, cast)
-        return
-    raise SystemExit("no token embedding table found")
-
-
-def save_split(model: onnx.ModelProto, out: Path) -> None:
-    """External data in two files of about equal size, each under GitHub's 100 MB limit."""
-    from onnx.external_data_helper import set_external_data
-
-    tensors = sorted(model.graph.initializer, key=lambda t: -len(t.raw_data or b""))
-    sizes = [0, 0]
-    for tensor in tensors:
-        if not tensor.raw_data:
-            tensor.raw_data = numpy_helper.to_array(tensor).tobytes()
-            del tensor.float_data[:], tensor.int32_data[:], tensor.int64_data[:]
-        part = 0 if sizes[0] <= sizes[1] else 1
-        set_external_data(tensor, DATA_FILES[part], offset=sizes[part], length=len(tensor.raw_data))
-        sizes[part] += len(tensor.raw_data)
-    for name in DATA_FILES:
-        (out / name).unlink(missing_ok=True)
-    for tensor in tensors:
-        location = next(e.value for e in tensor.external_data if e.key == "location")
-        with open(out / location, "ab") as f:
-            f.write(tensor.raw_data)
-        tensor.ClearField("raw_data")
-        tensor.data_location = onnx.TensorProto.EXTERNAL
-    onnx.save_model(model, str(out / "model.onnx"))
-
-
 def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit("usage: export_mpnet_onnx.py SENTENCE_TRANSFORMERS_DIR")
@@ -147,9 +81,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         export_fp32(source, fp32)
-        model = quantise_matmuls(onnx.load(str(fp32)))
-    half_precision_embeddings(model)
-    save_split(model, OUT)
+        compress(fp32, OUT)
     shutil.copy(source / "tokenizer.json", OUT / "tokenizer.json")
 
     reference = SentenceTransformer(str(source), device="cpu")

@@ -16,10 +16,14 @@ import sys
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 MMAP_THRESHOLD = 64 * 2**20  # allocations below this come from the heap, and are reused
 TRIM_THRESHOLD = 256 * 2**20  # free memory at the heap's top is returned past this much
 TOP_PAD = 64 * 2**20  # the heap grows by this much extra at a time
+# Heaps threads allocate from. glibc's default, 8 per core, lets each worker thread keep its
+# own TRIM_THRESHOLD of freed memory, and the embedding model's buffers land in all of them.
+ARENA_MAX = 2
 
 
 def keep_freed_memory() -> bool:
@@ -37,5 +41,6 @@ def keep_freed_memory() -> bool:
         (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
         (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
         (M_TOP_PAD, TOP_PAD),
+        (M_ARENA_MAX, ARENA_MAX),
     )
     return all(mallopt(param, value) == 1 for param, value in settings)

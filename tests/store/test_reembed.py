@@ -13,6 +13,7 @@ import pytest
 
 from mnemo.config import DEFAULT_EMBEDDING, Settings
 from mnemo.embed import EmbedderRegistry
+from mnemo.embed.catalog import MINILM, MPNET
 from mnemo.errors import Conflict
 from mnemo.models import NewPassage
 from mnemo.service import MemoryService
@@ -86,3 +87,24 @@ def test_reembed_moves_every_agent_to_the_default(service: MemoryService) -> Non
         assert service.get_agent(agent.id).embedding == DEFAULT_EMBEDDING
         assert _handles(service, agent.id) == [DEFAULT_EMBEDDING] * 2
         assert service.search_passages("staging database", PassageFilter([agent.id]), 2)
+
+
+def test_an_agent_on_the_previous_default_moves_to_the_new_one(service: MemoryService) -> None:
+    """The upgrade from MiniLM to all-mpnet-base-v2 with the real models: an agent made before
+    keeps searching with its own model, and `reindex --embeddings` moves it and its passages."""
+    assert MPNET.handle == DEFAULT_EMBEDDING
+    agent = service.create_agent(name="made-before", embedding=MINILM.handle)
+    service.add_passages(agent.id, [NewPassage(text=t) for t in TEXTS])
+    mine = PassageFilter([agent.id])
+    before = service.search_passages("which port is staging on", mine, 3, "vector", MINILM.handle)
+    assert before and _handles(service, agent.id) == [MINILM.handle] * len(TEXTS)
+
+    moved: list[int] = []
+    assert service.reembed([agent.id], progress=moved.append, batch=4) == len(TEXTS)
+    assert moved[-1] == len(TEXTS)
+    assert service.get_agent(agent.id).embedding == MPNET.handle
+    assert _handles(service, agent.id) == [MPNET.handle] * len(TEXTS)
+    after = service.search_passages("which port is staging on", mine, 3, "vector", MPNET.handle)
+    assert after[0].similarity is not None and after[0].similarity > 0.3
+    assert {hit.passage.id for hit in after} <= {p.id for p in service.list_passages(mine, Page(limit=100))}
+    assert service.reembed([agent.id]) == 0  # nothing left to move

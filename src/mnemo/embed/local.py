@@ -8,6 +8,7 @@ reference.json).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import onnxruntime
@@ -17,6 +18,8 @@ from mnemo.embed.base import normalise
 from mnemo.embed.catalog import LocalModel
 
 BATCH_SIZE = 32
+# Tokens in one run of the model: what bounds its memory (attention grows with batch × length²).
+BATCH_TOKENS = 2048
 
 
 class LocalEmbedder:
@@ -43,9 +46,8 @@ class LocalEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # Sorting by length keeps padding, and so wasted work, small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), BATCH_SIZE):
-            chunk = order[start : start + BATCH_SIZE]
-            width = max(len(encodings[i].ids) for i in chunk)
+        for chunk in _batches(order, [len(e.ids) for e in encodings]):
+            width = len(encodings[chunk[-1]].ids)
             ids = np.full((len(chunk), width), self._model.pad_id, dtype=np.int64)
             mask = np.zeros((len(chunk), width), dtype=np.int64)
             for row, i in enumerate(chunk):
@@ -60,3 +62,16 @@ class LocalEmbedder:
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             out[chunk] = pooled
         return normalise(out)
+
+
+def _batches(order: list[int], lengths: list[int]) -> Iterator[list[int]]:
+    """Consecutive runs of `order` (indices sorted by length) of at most BATCH_SIZE texts and,
+    padded to the longest, at most BATCH_TOKENS tokens (always at least one text)."""
+    chunk: list[int] = []
+    for i in order:
+        if chunk and (len(chunk) == BATCH_SIZE or (len(chunk) + 1) * lengths[i] > BATCH_TOKENS):
+            yield chunk
+            chunk = []
+        chunk.append(i)
+    if chunk:
+        yield chunk
