@@ -106,5 +106,6 @@ def test_an_agent_on_the_previous_default_moves_to_the_new_one(service: MemorySe
     assert _handles(service, agent.id) == [MPNET.handle] * len(TEXTS)
     after = service.search_passages("which port is staging on", mine, 3, "vector", MPNET.handle)
     assert after[0].similarity is not None and after[0].similarity > 0.3
-    assert {hit.passage.id for hit in after} <= {p.id for p in service.list_passages(mine, Page(limit=100))}
+    stored = service.list_passages(mine, Page(limit=100))
+    assert {hit.passage.id for hit in after} <= {p.id for p in stored}
     assert service.reembed([agent.id]) == 0  # nothing left to move
