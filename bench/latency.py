@@ -78,12 +78,23 @@ def start(
     env["MNEMO_CONFIG"] = str(data_dir / "none.toml")
     env.update(extra_env or {})
     began = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mnemo", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    log = data_dir / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mnemo",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -92,7 +103,8 @@ def start(
         except httpx.HTTPError:
             pass
         if process.poll() is not None:
-            raise RuntimeError("server exited during start-up")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"server exited during start-up; its log ends:\n{tail}")
         time.sleep(0.01)
 
 

@@ -40,6 +40,7 @@ from mnemo.embed.catalog import LOCAL_MODELS
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store.base import PassageFilter
 from mnemo.store.postgres import PostgresStore
+from mnemo.store.postgres_migrations import HNSW_BY_HANDLE
 from mnemo.store.postgres_vectors import auto_ef_search, indexed_passages
 
 
@@ -163,7 +164,9 @@ def main() -> None:
             results["vector_only_p50_ms"] = {"exact": round(statistics.median(exact_ms), 1)}
             results["hnsw_recall_at_10"] = {}
             with store.pool.connection() as conn:
-                results["ef_search_auto"] = auto_ef_search(indexed_passages(conn))
+                results["ef_search_auto"] = auto_ef_search(
+                    indexed_passages(conn, HNSW_BY_HANDLE[handle])
+                )
             for ef_search in (0, 100, 200, 400):  # 0, the default, grows with the index
                 indexed = PostgresStore(
                     url, migrate=False, exact_scan_max_rows=0, ef_search=ef_search

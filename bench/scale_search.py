@@ -30,6 +30,7 @@ from mnemo.embed.catalog import LOCAL_MODELS
 from mnemo.models import Agent, Passage, new_id
 from mnemo.service import MemoryService
 from mnemo.store.sqlite import SQLiteStore
+from mnemo.text import ANALYZER_VERSION
 
 BATCH = 5000
 
@@ -59,6 +60,7 @@ def seed(data: Path, count: int, words: list[str]) -> str:
         vectors = rng.standard_normal((size, dim)).astype(np.float32)
         store.insert_passages(passages, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
         print(f"  seeded {start_at + size:,}/{count:,}", file=sys.stderr)
+    store.reindex_keywords([], ANALYZER_VERSION)  # indexed by this analyzer: nothing to redo
     store.close()
     return agent.id
 
