@@ -24,7 +24,6 @@ from mnemo.store.postgres_vectors import (
     auto_ef_search,
     hnsw_query,
     indexed_passages,
-    vector_literal,
 )
 from mnemo.text import ANALYZER_VERSION, OWN_WEIGHT
 from tests.postgres import fresh_database
@@ -73,7 +72,7 @@ def test_hnsw_search_agrees_with_exact(postgres_url: str, index: HnswIndex) -> N
         where = [f"p.embedding_handle = {index.handle_literal}"]
         plan = conn.execute(
             f"EXPLAIN {hnsw_query(index, 'halfvec', where)}",
-            (vector_literal(vectors[0]), vector_literal(vectors[0]), 3),
+            (str(vectors[0].tolist()), str(vectors[0].tolist()), 3),
         ).fetchall()
     assert index.name in str(plan)
     indexed.close()

@@ -52,7 +52,7 @@ from mnemo.store.postgres_bulk import (
     build_indexes,
     neighbourhoods_of,
 )
-from mnemo.store.postgres_vectors import EXACT_SCAN_MAX_ROWS, VectorSearch, vector_literal
+from mnemo.store.postgres_vectors import EXACT_SCAN_MAX_ROWS, VectorAdapter, VectorSearch
 from mnemo.store.row_order import Neighbourhoods
 from mnemo.store.shared import Expiring
 from mnemo.text import query_terms, search_terms
@@ -92,9 +92,10 @@ class PostgresStore:
         self.load_order_sample = load_order_sample
         self._schema_current = False
         self.index_build_memory = index_build_memory
-        self.vectors = VectorSearch(exact_scan_max_rows, ef_search)
+        self._vector_adapter = VectorAdapter()
+        self.vectors = VectorSearch(self._vector_adapter, exact_scan_max_rows, ef_search)
         self.compactor = postgres_postings.Compactor(self._conn, compact_after)
-        self._copier = PassageCopier()
+        self._copier = PassageCopier(self._vector_adapter)
         self._corpus_sizes = Expiring[tuple[str, ...] | None, int](CORPUS_TTL)
         self._single_model = Expiring[tuple[str, str], bool](SINGLE_MODEL_TTL)
         self._row_order: Neighbourhoods | None = None  # set during a bulk load
@@ -515,8 +516,9 @@ class PostgresStore:
         ]
         if vector is not None:
             assignments += ", embedding = %s"
-            params.append(vector_literal(vector))
         with self._tx() as conn:
+            if vector is not None:
+                params.append(self._vector_adapter.parameter(conn, vector))
             updated = (
                 conn.execute(
                     f"UPDATE passages SET {assignments} WHERE id = %s", (*params, passage.id)
@@ -577,9 +579,13 @@ class PostgresStore:
             return
         self._single_model.clear()
         with self._tx() as conn, conn.cursor() as cursor:
+            self._vector_adapter.register(conn)
             cursor.executemany(
                 "UPDATE passages SET embedding = %s::vector, embedding_handle = %s WHERE id = %s",
-                [(vector_literal(v), handle, p.id) for p, v in zip(passages, vectors, strict=True)],
+                [
+                    (np.asarray(v, dtype=np.float32), handle, p.id)
+                    for p, v in zip(passages, vectors, strict=True)
+                ],
             )
         self.compactor.written()
 
@@ -592,7 +598,7 @@ class PostgresStore:
             rows = conn.execute(
                 "SELECT id, 1 - (embedding <=> %s::vector) AS score FROM passages"
                 " WHERE id = ANY(%s) AND embedding_handle = %s AND embedding IS NOT NULL",
-                (vector_literal(vector), list(passage_ids), handle),
+                (self._vector_adapter.parameter(conn, vector), list(passage_ids), handle),
             ).fetchall()
         return {r["id"]: float(r["score"]) for r in rows}
 

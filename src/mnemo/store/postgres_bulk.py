@@ -12,14 +12,12 @@ from typing import Any
 import numpy as np
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from mnemo.config import DEFAULT_EMBEDDING
-from mnemo.errors import StoreUnavailable
 from mnemo.models import Passage
 from mnemo.store import postgres_migrations, postgres_postings
-from mnemo.store.postgres_vectors import VectorBinaryDumper, in_hnsw
+from mnemo.store.postgres_vectors import VectorAdapter, in_hnsw
 from mnemo.store.row_order import Neighbourhoods
 
 log = logging.getLogger(__name__)
@@ -35,12 +33,12 @@ COLUMNS = (
 class PassageCopier:
     """Binary COPY of passages (text formatting of 384 floats would dominate a load)."""
 
-    def __init__(self) -> None:
-        self._vector_type: int | None = None
+    def __init__(self, adapter: VectorAdapter) -> None:
+        self._adapter = adapter
 
     def copy(self, conn: psycopg.Connection[Any], batch: PassageBatch) -> None:
         passages, vectors, neighbourhoods = batch
-        vector_oid = self._vector_oid(conn)
+        vector_oid = self._adapter.register(conn)
         with (
             conn.cursor() as cursor,
             cursor.copy(f"COPY passages ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
@@ -78,17 +76,6 @@ class PassageCopier:
                         postgres_postings.lexemes(p),
                     )
                 )
-
-    def _vector_oid(self, conn: psycopg.Connection[Any]) -> int:
-        """pgvector's type oid, with a binary dumper for numpy arrays on this connection."""
-        if self._vector_type is None:
-            info = TypeInfo.fetch(conn, "vector")
-            if info is None:
-                raise StoreUnavailable("the pgvector extension is not installed in this database")
-            self._vector_type = info.oid
-        dumper = type("VectorDumper", (VectorBinaryDumper,), {"oid": self._vector_type})
-        conn.adapters.register_dumper(np.ndarray, dumper)
-        return self._vector_type
 
 
 def neighbourhoods_of(

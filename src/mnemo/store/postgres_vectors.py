@@ -12,8 +12,9 @@ import numpy as np
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
+from psycopg.types import TypeInfo
 
-from mnemo.errors import InvalidInput
+from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.store import postgres_migrations
 from mnemo.store.postgres_migrations import HNSW_BY_HANDLE, HnswIndex
 from mnemo.store.shared import Expiring
@@ -28,12 +29,18 @@ EF_SEARCH_MAX = 1000  # pgvector's limit
 class VectorSearch:
     """Plans and runs one vector search; keeps what it learned about the index for a while."""
 
-    def __init__(self, exact_scan_max_rows: int = EXACT_SCAN_MAX_ROWS, ef_search: int = 0) -> None:
+    def __init__(
+        self,
+        adapter: VectorAdapter,
+        exact_scan_max_rows: int = EXACT_SCAN_MAX_ROWS,
+        ef_search: int = 0,
+    ) -> None:
         if not 0 <= ef_search <= EF_SEARCH_MAX:
             raise InvalidInput(
                 f"hnsw_ef_search must be between 1 and {EF_SEARCH_MAX} (pgvector's range), or 0"
                 f" to grow it with the index; got {ef_search}"
             )
+        self.adapter = adapter
         self.exact_scan_max_rows = exact_scan_max_rows
         self.ef_search = ef_search
         self._indexed = Expiring[str, int](INDEXED_SIZE_TTL)  # passages in each HNSW index
@@ -60,7 +67,7 @@ class VectorSearch:
         path runs in a transaction of its own (it sets hnsw.* locally)."""
         where = ["p.embedding_handle = %s", "p.embedding IS NOT NULL", *where]
         params = [handle, *params]
-        literal = vector_literal(vector)
+        literal = self.adapter.parameter(conn, vector)
         dims = len(vector)
         index = HNSW_BY_HANDLE.get(handle)
         if (
@@ -163,6 +170,28 @@ def auto_ef_search(indexed: int) -> int:
     return min(max(100, -(-indexed * 600 // 1_000_000)), EF_SEARCH_MAX)
 
 
+class VectorAdapter:
+    """Numpy vectors as query parameters in pgvector's binary format: as text, a 768-float
+    vector is 7.7 KB to format in Python and to parse in PostgreSQL, in each statement."""
+
+    def __init__(self) -> None:
+        self._dumper: type[VectorBinaryDumper] | None = None
+
+    def register(self, conn: psycopg.Connection[Any]) -> int:
+        """Send numpy arrays on `conn` as pgvector vectors; returns the type's oid."""
+        if self._dumper is None:
+            info = TypeInfo.fetch(conn, "vector")
+            if info is None:
+                raise StoreUnavailable("the pgvector extension is not installed in this database")
+            self._dumper = type("VectorDumper", (VectorBinaryDumper,), {"oid": info.oid})
+        conn.adapters.register_dumper(np.ndarray, self._dumper)
+        return self._dumper.oid
+
+    def parameter(self, conn: psycopg.Connection[Any], vector: np.ndarray) -> np.ndarray:
+        self.register(conn)
+        return np.asarray(vector, dtype=np.float32)
+
+
 class VectorBinaryDumper(Dumper):
     """pgvector's binary input: dimensions and a reserved zero (uint16 each), then big-endian
     float4 values."""
@@ -172,7 +201,3 @@ class VectorBinaryDumper(Dumper):
     def dump(self, obj: np.ndarray) -> bytes:
         values = np.asarray(obj, dtype=">f4")
         return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
-
-
-def vector_literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
