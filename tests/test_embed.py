@@ -21,7 +21,7 @@ from mnemo.embed.catalog import LOCAL_MODELS, MINILM, MPNET, LocalModel
 from mnemo.embed.local import LocalEmbedder
 from tests.inprocess import app_client
 
-# Both graphs hold 8-bit matrices and a 16-bit token table (scripts/onnx_compress.py), which
+# Both graphs hold 8-bit matrices and a 16-bit token table (scripts/onnx_export.py), which
 # moves each vector by about a thousandth of a cosine.
 PARITY = {MINILM.handle: 0.997, MPNET.handle: 0.998}
 

@@ -1,5 +1,7 @@
-"""The compression both bundled models get after their ONNX export (docs/benchmarks.md, "all-
-mpnet-base-v2 by default", has the measurements that chose it):
+"""What the export scripts of the bundled models share: the ONNX export of a sentence-
+transformers model's encoder, its compression, its tokenizer, and the reference vectors its
+parity test reads. The compression (docs/benchmarks.md, "all-mpnet-base-v2 by default", has the
+measurements that chose it):
 
 - every weight MatMul becomes an 8-bit weight-only MatMulNBits (blocks of 128, activations
   quantised per block at run time: accuracy level 4). Per-tensor dynamic quantisation of the
@@ -8,23 +10,83 @@ mpnet-base-v2 by default", has the measurements that chose it):
 - the token embedding table is stored in float16 and cast to float32 after the lookup.
 - the weights go to two external-data files of about equal size, each under GitHub's 100 MB.
 
-Imported by the export scripts next to it; run in their throwaway virtualenv (onnx, onnx_ir,
-onnxruntime).
+Imported by the export scripts next to it; runs in their throwaway virtualenv (torch, onnx,
+onnx_ir, onnxruntime, sentence-transformers).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 from onnx import helper, numpy_helper
 from onnxruntime.quantization.matmul_nbits_quantizer import (
     DefaultWeightOnlyQuantConfig,
     MatMulNBitsQuantizer,
 )
+from sentence_transformers import SentenceTransformer
 
 DATA_FILES = ("model.data.1", "model.data.2")
+REFERENCE_SENTENCES = [
+    "The deployment failed because the database migration timed out.",
+    "Use pytest -x to stop at the first failing test.",
+    "Caroline went to the LGBTQ support group on Tuesday.",
+    "mnemo stores archival passages with embeddings in SQLite.",
+    "short",
+    "Ünïcödé text, emoji 🚀 and punctuation!?",
+]
+
+
+def export(
+    encoder: torch.nn.Module,
+    inputs: list[str],
+    source: Path,
+    out: Path,
+    model: str,
+    provenance: str,
+) -> None:
+    """Export `encoder` (positional `inputs` -> last_hidden_state) of the sentence-transformers
+    model `model` in `source` to out/, compressed, with its tokenizer and reference vectors."""
+    out.mkdir(parents=True, exist_ok=True)
+    dummy = torch.ones((2, 8), dtype=torch.long)
+    arguments = tuple(torch.zeros_like(dummy) if n == "token_type_ids" else dummy for n in inputs)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        torch.onnx.export(
+            encoder.eval(),
+            tuple(
+                dummy if name != "token_type_ids" else torch.zeros_like(dummy) for name in inputs
+            ),
+            str(fp32),
+            input_names=inputs,
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                name: {0: "batch", 1: "sequence"} for name in [*inputs, "last_hidden_state"]
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+        compress(fp32, out)
+    shutil.copy(source / "tokenizer.json", out / "tokenizer.json")
+    reference = SentenceTransformer(str(source), device="cpu")
+    vectors = reference.encode(REFERENCE_SENTENCES, normalize_embeddings=True)
+    (out / "reference.json").write_text(
+        json.dumps(
+            {
+                "model": model,
+                "source": provenance,
+                "sentences": REFERENCE_SENTENCES,
+                "vectors": [[round(float(x), 7) for x in v] for v in vectors],
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {out}")
 
 
 def compress(fp32_graph: Path, out: Path) -> None:
