@@ -59,9 +59,7 @@ def export(
         fp32 = Path(tmp) / "fp32.onnx"
         torch.onnx.export(
             encoder.eval(),
-            tuple(
-                dummy if name != "token_type_ids" else torch.zeros_like(dummy) for name in inputs
-            ),
+            arguments,
             str(fp32),
             input_names=inputs,
             output_names=["last_hidden_state"],
