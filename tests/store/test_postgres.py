@@ -644,3 +644,18 @@ def test_migrations_hold_their_own_sql() -> None:
     for step in steps:
         used = {n.id for n in ast.walk(step) if isinstance(n, ast.Name)} & module_names
         assert used <= allowed, (step.name, used - allowed)
+
+
+def test_vectors_are_written_as_parameters_on_a_fresh_connection(postgres_url: str) -> None:
+    """The first statement on a new connection may carry a query vector: the binary dumper is
+    registered before any cursor copies the connection's adapters."""
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url)
+    passages = _indexed_passages(store, 3)
+    vectors = np.eye(3, DIM, dtype=np.float32)
+    store.insert_passages(passages, vectors)
+    store.close()
+    fresh = PostgresStore(url, migrate=False)
+    fresh.replace_embeddings(passages, vectors[::-1].copy(), MINILM)
+    assert fresh.similarities(vectors[0], MINILM, [passages[2].id])[passages[2].id] > 0.999
+    fresh.close()

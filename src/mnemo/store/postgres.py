@@ -578,15 +578,17 @@ class PostgresStore:
         if not passages:
             return
         self._single_model.clear()
-        with self._tx() as conn, conn.cursor() as cursor:
-            self._vector_adapter.register(conn)
-            cursor.executemany(
-                "UPDATE passages SET embedding = %s::vector, embedding_handle = %s WHERE id = %s",
-                [
-                    (np.asarray(v, dtype=np.float32), handle, p.id)
-                    for p, v in zip(passages, vectors, strict=True)
-                ],
-            )
+        with self._tx() as conn:
+            self._vector_adapter.register(conn)  # before the cursor, which copies the adapters
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE passages SET embedding = %s::vector, embedding_handle = %s"
+                    " WHERE id = %s",
+                    [
+                        (np.asarray(v, dtype=np.float32), handle, p.id)
+                        for p, v in zip(passages, vectors, strict=True)
+                    ],
+                )
         self.compactor.written()
 
     def similarities(
