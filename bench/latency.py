@@ -123,6 +123,11 @@ def postgres_url(explicit: str | None, workdir: Path) -> Iterator[str]:
         server.cleanup()
 
 
+def postgres_log(workdir: Path) -> Path:
+    """The server log of the embedded PostgreSQL `postgres_url` starts under `workdir`."""
+    return workdir / "pgdata" / "log"
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -18,13 +18,15 @@ from mnemo.errors import InvalidInput, StoreUnavailable
 from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, Page, PassageFilter
-from mnemo.store.postgres import PostgresStore
+from mnemo.store.filters import passage_where
+from mnemo.store.postgres import PASSAGES, SQL, PostgresStore
 from mnemo.store.postgres_migrations import HNSW_INDEXES, HnswIndex
 from mnemo.store.postgres_vectors import (
     auto_ef_search,
     hnsw_query,
     indexed_passages,
 )
+from mnemo.store.shared import keyset_page
 from mnemo.text import ANALYZER_VERSION, OWN_WEIGHT
 from tests.postgres import fresh_database
 
@@ -426,7 +428,8 @@ import os, sys, time
 import numpy as np
 from mnemo.embed.catalog import MINILM
 from mnemo.models import Agent, Passage
-from mnemo.store.postgres import PostgresStore
+from mnemo.store.filters import passage_where
+from mnemo.store.postgres import PASSAGES, SQL, PostgresStore
 store = PostgresStore(sys.argv[1])
 agent = Agent(id=sys.argv[2], name=sys.argv[2][-12:], embedding=MINILM.handle)
 if store.get_agent(agent.id) is None:
@@ -659,3 +662,25 @@ def test_vectors_are_written_as_parameters_on_a_fresh_connection(postgres_url: s
     fresh.replace_embeddings(passages, vectors[::-1].copy(), MINILM)
     assert fresh.similarities(vectors[0], MINILM, [passages[2].id])[passages[2].id] > 0.999
     fresh.close()
+
+
+def test_a_newest_first_page_of_one_agent_reads_only_that_page(postgres_url: str) -> None:
+    """A new passage's context comes from its agent's two latest passages: the plan walks the
+    (agent, created_at, seq) index backwards and stops, whatever the agent holds."""
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url)
+    passages = _agent_with_passages(store, [f"note number {i}" for i in range(300)])
+    where, params = passage_where(PassageFilter(agent_ids=[passages[0].agent_id]), SQL)
+    plans: list[str] = []
+    with psycopg.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+        conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        conn.execute("SET auto_explain.log_min_duration = 0")
+        conn.execute("SET auto_explain.log_analyze = on")
+        conn.execute("SET client_min_messages = log")
+        rows = keyset_page(conn, Page(limit=2), PASSAGES, where, params, SQL.mark)
+    assert [r["id"] for r in rows] == [passages[-1].id, passages[-2].id]
+    (plan,) = [p for p in plans if "plan:" in p]
+    assert "Index Scan Backward using passages_agent_created" in plan
+    assert "Sort" not in plan and "rows=2.00" in plan
+    store.close()

@@ -832,6 +832,11 @@ class PostgresDialect:
     mark = "%s"
 
     def one_of(self, column: str, values: list[str]) -> Clause:
+        # One value is an equality: `= ANY(array)` hides from the planner that an index on
+        # (column, created_at, …) returns a single value's rows in order, so a newest-first
+        # page would read and sort every row of the agent instead of the page.
+        if len(values) == 1:
+            return [f"{column} = %s"], [values[0]]
         return [f"{column} = ANY(%s)"], [list(values)]
 
     def contains(self, column: str) -> str:

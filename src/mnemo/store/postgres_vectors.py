@@ -89,14 +89,7 @@ class VectorSearch:
             # Fewer than asked for: the scope has shrunk since it was counted.
             if len(rows) >= limit:
                 return sorted(((r["id"], float(r["score"])) for r in rows), key=lambda h: -h[1])
-        rows = conn.execute(
-            "WITH c AS MATERIALIZED (SELECT p.id, p.seq, p.embedding FROM passages p"
-            f" WHERE {' AND '.join(where)} AND vector_dims(p.embedding) = %s)"
-            " SELECT id, 1 - (embedding <=> %s::vector) AS score FROM c"
-            " ORDER BY embedding <=> %s::vector, seq LIMIT %s",
-            [*params, dims, literal, literal, limit],
-        ).fetchall()
-        return [(r["id"], float(r["score"])) for r in rows]
+        return exact_scan(conn, literal, where, [*params, dims], limit)
 
     def _over_exact_scan(
         self, conn: psycopg.Connection[Any], where: list[str], params: list[Any]
@@ -133,6 +126,26 @@ class VectorSearch:
             graph = postgres_migrations.hnsw_index_type(conn, index)
             self._graph_type.put(index.name, graph)
         return graph
+
+
+def exact_scan(
+    conn: psycopg.Connection[Any],
+    vector: np.ndarray,
+    where: list[str],
+    params: list[Any],
+    limit: int,
+) -> list[tuple[str, float]]:
+    """The `limit` passages passing `where` (alias `p`) nearest `vector`, by an exact cosine.
+    Each row's distance is computed once, in a subquery the planner keeps (OFFSET 0), so no
+    index is used and the embeddings are not copied out of the rows."""
+    rows = conn.execute(
+        "SELECT id, 1 - distance AS score FROM"
+        " (SELECT p.id, p.seq, p.embedding <=> %s::vector AS distance FROM passages p"
+        f"  WHERE {' AND '.join(where)} AND vector_dims(p.embedding) = %s OFFSET 0) c"
+        " ORDER BY distance, seq LIMIT %s",
+        [vector, *params, limit],
+    ).fetchall()
+    return [(r["id"], float(r["score"])) for r in rows]
 
 
 def in_hnsw(handle: str, dimensions: int) -> bool:
