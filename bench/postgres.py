@@ -44,6 +44,18 @@ from mnemo.store.postgres_migrations import HNSW_BY_HANDLE
 from mnemo.store.postgres_vectors import auto_ef_search, indexed_passages
 
 
+def relation_sizes(conn: Any) -> dict[str, float]:
+    """MB on disk of the passages' heap, its TOAST table and each index, and the postings."""
+    rows = conn.execute(
+        "SELECT c.relname AS name, pg_relation_size(c.oid) AS bytes FROM pg_class c"
+        " WHERE c.oid = 'passages'::regclass OR c.oid = 'posting_blocks'::regclass"
+        " OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'passages'::regclass)"
+        " OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'passages'::regclass)"
+        " ORDER BY bytes DESC"
+    ).fetchall()
+    return {r["name"]: round(r["bytes"] / 2**20, 1) for r in rows}
+
+
 def main() -> None:
     logging.basicConfig(format="%(message)s")
     logging.getLogger("mnemo.store.postgres").setLevel(logging.INFO)  # index build phases
@@ -146,6 +158,8 @@ def main() -> None:
             results["ingest_passages_per_s"] = round(args.passages / seconds)
             results["ingest_rows_per_s_before_index"] = round(args.passages / (loaded - began))
             results["indexes_and_statistics_s"] = round(time.perf_counter() - loaded, 1)
+            with store.pool.connection() as conn:
+                results["megabytes"] = relation_sizes(conn)
 
             exact = PostgresStore(url, migrate=False, exact_scan_max_rows=10**9)
             mine = PassageFilter(agent_ids=[agent.id])

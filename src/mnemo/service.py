@@ -468,17 +468,21 @@ class MemoryService:
         done after each batch. Safe to interrupt: the next run starts over."""
 
         def batches() -> Iterator[list[Passage]]:
-            previous: dict[str, list[tuple[Passage, list[str]]]] = {}
             done = 0
-            for page in _pages(lambda p: self.store.list_passages(PassageFilter(), p)):
-                for passage in page:
-                    before = previous.get(passage.agent_id, [])
-                    passage.context = _context(before, passage)
-                    previous[passage.agent_id] = _remember(before, passage)
-                yield page
-                done += len(page)
-                if progress is not None:
-                    progress(done)
+            # Agent by agent: each agent's passages come in order from its own index, where a
+            # listing of every passage would sort the whole table for each page.
+            for agent in _drain(lambda page: self.store.list_agents(AgentFilter(), page)):
+                previous: list[tuple[Passage, list[str]]] = []
+                for page in _pages(
+                    lambda p, a=agent.id: self.store.list_passages(PassageFilter([a]), p)
+                ):
+                    for passage in page:
+                        passage.context = _context(previous, passage)
+                        previous = _remember(previous, passage)
+                    yield page
+                    done += len(page)
+                    if progress is not None:
+                        progress(done)
 
         return self.store.reindex_keywords(batches(), ANALYZER_VERSION)
 

@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import psycopg
@@ -19,7 +20,7 @@ from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, Page, PassageFilter
 from mnemo.store.filters import passage_where
-from mnemo.store.postgres import PASSAGES, SQL, PostgresStore
+from mnemo.store.postgres import CHECK_IDLE_AFTER, PASSAGES, SQL, PostgresStore
 from mnemo.store.postgres_migrations import HNSW_INDEXES, HnswIndex
 from mnemo.store.postgres_vectors import (
     auto_ef_search,
@@ -429,7 +430,7 @@ import numpy as np
 from mnemo.embed.catalog import MINILM
 from mnemo.models import Agent, Passage
 from mnemo.store.filters import passage_where
-from mnemo.store.postgres import PASSAGES, SQL, PostgresStore
+from mnemo.store.postgres import CHECK_IDLE_AFTER, PASSAGES, SQL, PostgresStore
 store = PostgresStore(sys.argv[1])
 agent = Agent(id=sys.argv[2], name=sys.argv[2][-12:], embedding=MINILM.handle)
 if store.get_agent(agent.id) is None:
@@ -592,6 +593,7 @@ def test_replicas_starting_together_re_analyse_once(postgres_url: str) -> None:
     first = PostgresStore(url)
     passages = _indexed_passages(first, 12)
     first.insert_passages(passages, np.ones((12, DIM), dtype=np.float32) / np.sqrt(DIM))
+    first.reindex_keywords([], "an older analyzer")
     stores = [first, PostgresStore(url), PostgresStore(url)]
     took: list[int] = []
     errors: list[BaseException] = []
@@ -683,4 +685,30 @@ def test_a_newest_first_page_of_one_agent_reads_only_that_page(postgres_url: str
     (plan,) = [p for p in plans if "plan:" in p]
     assert "Index Scan Backward using passages_agent_created" in plan
     assert "Sort" not in plan and "rows=2.00" in plan
+    store.close()
+
+
+def test_a_connection_idle_in_the_pool_is_checked_before_use(postgres_url: str) -> None:
+    """One back from a request moments ago is lent as it is (no check round trip): if it died
+    meanwhile, that request fails as unavailable and the pool drops it. One idle for longer is
+    checked first, and a dead one is replaced without failing anything."""
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url, pool_size=1)
+    agent = Agent(id=new_id("agent"), name="idle", embedding="x/y")
+    store.create_agent(agent, [], [])
+
+    def kill_pooled_connection() -> None:
+        with store.pool.connection() as conn:
+            pid = conn.info.backend_pid
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    kill_pooled_connection()
+    with pytest.raises(StoreUnavailable):
+        store.get_agent(agent.id)
+    assert store.get_agent(agent.id) == agent  # the pool replaced the dead connection
+
+    kill_pooled_connection()
+    time.sleep(CHECK_IDLE_AFTER + 0.2)
+    assert store.get_agent(agent.id) == agent
     store.close()

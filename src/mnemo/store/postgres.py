@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -55,7 +56,7 @@ from mnemo.store.postgres_bulk import (
 from mnemo.store.postgres_vectors import EXACT_SCAN_MAX_ROWS, VectorAdapter, VectorSearch
 from mnemo.store.row_order import Neighbourhoods
 from mnemo.store.shared import Expiring
-from mnemo.text import query_terms, search_terms
+from mnemo.text import ANALYZER_VERSION, query_terms, search_terms
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count p
 CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
 REINDEX_LOCK = 0x6D6E656D6F02  # advisory lock: one replica re-analyses the passages at a time
 SINGLE_MODEL_TTL = 60.0  # seconds an agent found on one embedding model is not checked again
+# A pooled connection back for less than this long is lent without a check round trip (as
+# PgBouncer's server_check_delay): one that broke meanwhile fails its request with a 503 and
+# is dropped by the pool.
+CHECK_IDLE_AFTER = 1.0
 # What a Passage is read from: not the embedding (1.5 KB as text) nor the tsvector.
 PASSAGE_COLUMNS = (
     "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
@@ -100,6 +105,7 @@ class PostgresStore:
         self._single_model = Expiring[tuple[str, str], bool](SINGLE_MODEL_TTL)
         self._row_order: Neighbourhoods | None = None  # set during a bulk load
         self._bulk_writer: bulk_writer.BulkWriter[PassageBatch] | None = None  # likewise
+        self._returned_at = weakref.WeakKeyDictionary[psycopg.Connection[Any], float]()
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -117,7 +123,8 @@ class PostgresStore:
                 # PgBouncer's transaction mode safe.
                 "prepare_threshold": None,
             },
-            check=ConnectionPool.check_connection,
+            check=self._check_if_idle,
+            reset=self._returned,
             open=False,
         )
         try:
@@ -130,6 +137,12 @@ class PostgresStore:
     def migrate(self) -> list[str]:
         with self._conn() as conn:
             applied = postgres_migrations.apply(conn)
+            # No passages, nothing to re-analyse: what is written from now on is current.
+            conn.execute(
+                "UPDATE lexical_index SET analyzer = %s"
+                " WHERE analyzer <> %s AND NOT EXISTS (SELECT 1 FROM passages)",
+                (ANALYZER_VERSION, ANALYZER_VERSION),
+            )
             if not postgres_postings.intact(conn):  # a bulk load died midway
                 postgres_postings.rebuild(conn)
                 applied.append("rebuilt keyword postings")
@@ -180,6 +193,14 @@ class PostgresStore:
             ) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"database unavailable: {str(exc).splitlines()[0]}") from exc
+
+    def _returned(self, conn: psycopg.Connection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
+
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        returned = self._returned_at.get(conn)
+        if returned is None or time.monotonic() - returned >= CHECK_IDLE_AFTER:
+            ConnectionPool.check_connection(conn)
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:

@@ -44,7 +44,7 @@ from mnemo.store.filters import (
     passage_where,
 )
 from mnemo.store.vector_index import VectorIndex
-from mnemo.text import index_terms, query_terms, search_terms
+from mnemo.text import ANALYZER_VERSION, index_terms, query_terms, search_terms
 
 BUSY_TIMEOUT_MS = 10_000
 # A posting as bm25.PACKED_POSTING packs it in PostgreSQL.
@@ -85,7 +85,14 @@ class SQLiteStore:
 
     def migrate(self) -> list[str]:
         with self._write_lock:
-            return sqlite_migrations.apply(self._writer)
+            applied = sqlite_migrations.apply(self._writer)
+            # No passages, nothing to re-analyse: what is written from now on is current.
+            self._writer.execute(
+                "UPDATE lexical_index SET analyzer = ?"
+                " WHERE analyzer <> ? AND NOT EXISTS (SELECT 1 FROM passages)",
+                (ANALYZER_VERSION, ANALYZER_VERSION),
+            )
+            return applied
 
     def repair_indexes(self) -> list[str]:
         """Nothing to repair: SQLite's indexes are written with every row."""
