@@ -286,53 +286,32 @@ def read_terms(conn: Any, terms: list[str], agent_ids: list[str] | None) -> list
     """Every searched posting of `terms` (analysed by mnemo/text.py): the blocks, less the
     passages changed since they were blocked, plus `passage_terms` for those and for passages
     not yet blocked.
-    One snapshot (REPEATABLE READ), so a compaction committing meanwhile is seen whole or not
-    at all."""
-    agents = "" if agent_ids is None else " AND {t}.agent_key = ANY(%(keys)s::bigint[])"
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        keys = (
-            None
-            if agent_ids is None
-            else [
-                r["key"]
-                for r in conn.execute(
-                    "SELECT hashtextextended(a, 0) AS key FROM unnest(%s::text[]) a",
-                    (agent_ids,),
-                )
-            ]
-        )
-        state = conn.execute(
-            "SELECT s.covered_seq AS covered, ARRAY(SELECT DISTINCT c.passage_seq"
-            "  FROM posting_changes c WHERE true" + agents.format(t="c") + ") AS changed"
-            " FROM posting_blocks_state s",
-            {"keys": keys},
-        ).fetchone()
-        changed = state["changed"]
-        recent = (
-            f"(SELECT string_agg({bm25.PACKED_POSTING}, ''::bytea) FROM passage_terms t"
-            " WHERE t.term = q.term" + agents.format(t="t") + " AND {range})"
-        )
-        rows = conn.execute(
-            "SELECT q.term,"
-            " (SELECT string_agg(b.postings, ''::bytea ORDER BY b.agent_key, b.first_seq)"
-            "  FROM posting_blocks b WHERE b.term = q.term"
-            + agents.format(t="b")
-            + ") AS blocked,"
-            + recent.format(range="t.passage_seq > %(covered)s")
-            + " AS recent, "
-            + (
-                recent.format(range="t.passage_seq = ANY(%(changed)s::bigint[])")
-                if changed
-                else "NULL"
-            )
-            + " AS changed"
-            " FROM unnest(%(terms)s::text[]) q(term)",
-            {"keys": keys, "covered": state["covered"], "changed": changed, "terms": terms},
-            # bytea in binary: as text it is hex, twice the bytes to send and decode.
-            binary=True,
-        ).fetchall()
-    stale = np.array(changed, dtype=np.int64)
+    One statement, so one snapshot: a compaction committing meanwhile is seen whole or not at
+    all, without a transaction's BEGIN and COMMIT round trips."""
+    agents = "" if agent_ids is None else " AND {t}.agent_key = ANY(k.keys)"
+    packed = f"string_agg({bm25.PACKED_POSTING}, ''::bytea)"
+    rows = conn.execute(
+        "WITH k AS MATERIALIZED (SELECT array_agg(hashtextextended(a, 0)) AS keys"
+        "  FROM unnest(%(agents)s::text[]) a),"
+        " s AS MATERIALIZED (SELECT st.covered_seq AS covered,"
+        "  ARRAY(SELECT DISTINCT c.passage_seq FROM posting_changes c WHERE true"
+        + agents.format(t="c")
+        + ") AS changed FROM posting_blocks_state st, k)"
+        " SELECT q.term, s.changed AS stale,"
+        " (SELECT string_agg(b.postings, ''::bytea ORDER BY b.agent_key, b.first_seq)"
+        "  FROM posting_blocks b WHERE b.term = q.term" + agents.format(t="b") + ") AS blocked,"
+        f" (SELECT {packed} FROM passage_terms t WHERE t.term = q.term"
+        + agents.format(t="t")
+        + " AND t.passage_seq > s.covered) AS recent,"
+        f" (SELECT {packed} FROM passage_terms t WHERE t.term = q.term"
+        + agents.format(t="t")
+        + " AND t.passage_seq = ANY(s.changed)) AS changed"
+        " FROM unnest(%(terms)s::text[]) q(term), s, k",
+        {"agents": agent_ids or [], "terms": terms},
+        # bytea in binary: as text it is hex, twice the bytes to send and decode.
+        binary=True,
+    ).fetchall()
+    stale = np.array(rows[0]["stale"] if rows else [], dtype=np.int64)
     reads = []
     for r in rows:
         blocked = bm25.unpack(r["blocked"])
