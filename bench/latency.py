@@ -32,6 +32,9 @@ from typing import Any
 
 import httpx
 
+from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.embed.catalog import LOCAL_MODELS
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_BATCH = 1000
 
@@ -190,35 +193,44 @@ def main() -> None:
         " with both, the same seed and queries go to each and the ratio is printed",
     )
     parser.add_argument("--database-url", help="PostgreSQL to use for the postgres backend")
+    parser.add_argument(
+        "--embedding",
+        choices=sorted(LOCAL_MODELS),
+        default=DEFAULT_EMBEDDING,
+        help="the server's default embedding model (default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/latency.json")
     args = parser.parse_args()
+    model = {"MNEMO_DEFAULT_EMBEDDING": args.embedding}
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - {"sqlite", "postgres"}
     if unknown:
         parser.error(f"--backends: unknown {', '.join(sorted(unknown))} (sqlite, postgres)")
     sizes = [int(s) for s in args.sizes.split(",")]
     words = vocabulary()
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "backends": {}}
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count()},
+        "embedding": args.embedding,
+        "backends": {},
+    }
 
     with tempfile.TemporaryDirectory() as tmp:
         starts = []
         for i in range(3):
-            process, _url, seconds = start(Path(tmp) / f"cold{i}")
+            process, _url, seconds = start(Path(tmp) / f"cold{i}", model)
             starts.append(seconds)
             process.terminate()
             process.wait()
         results["start_to_ready_s"] = round(statistics.median(starts), 2)
 
-        from mnemo.config import DEFAULT_EMBEDDING
-        from mnemo.embed.catalog import LOCAL_MODELS
         from mnemo.embed.local import LocalEmbedder
 
-        embedder = LocalEmbedder(LOCAL_MODELS[DEFAULT_EMBEDDING])
+        embedder = LocalEmbedder(LOCAL_MODELS[args.embedding])
         queries = sentences(random.Random(7), words, args.runs)
         results["baseline_embed_query"] = timed(lambda i: embedder.embed([queries[i]]), args.runs)
         for backend in backends:
             with ExitStack() as stack:
-                env: dict[str, str] = {}
+                env = dict(model)
                 if backend == "postgres":
                     url = stack.enter_context(postgres_url(args.database_url, Path(tmp)))
                     env["MNEMO_DATABASE_URL"] = url
