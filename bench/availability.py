@@ -33,7 +33,7 @@ import httpx
 from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import seed, sentences, start, vocabulary
+from latency import seed, sentences, serving, vocabulary
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -163,15 +163,13 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # this client opens many sockets
     rng = random.Random(7)
     words = vocabulary()
-    with tempfile.TemporaryDirectory() as folder:
-        process, url, _ = start(Path(folder), dict(os.environ))
-        try:
-            with httpx.Client(base_url=url, timeout=120) as client:
-                agent = seed(client, args.passages, rng, words)
-            asyncio.run(run(url, agent, args, sentences(rng, words, 50)))
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        serving(Path(folder), dict(os.environ)) as (_process, url, _),
+    ):
+        with httpx.Client(base_url=url, timeout=120) as client:
+            agent = seed(client, args.passages, rng, words)
+        asyncio.run(run(url, agent, args, sentences(rng, words, 50)))
 
 
 if __name__ == "__main__":

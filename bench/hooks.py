@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import free_port, sentences, start, vocabulary
+from latency import free_port, sentences, serving, vocabulary
 
 PROMPT = "why did the uploader retry test fail with a timeout after the last refactor"
 
@@ -68,8 +68,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        process, url, _ = start(tmp_path / "data")
-        try:
+        with serving(tmp_path / "data") as (_process, url, _):
             project = tmp_path / "project"
             project.mkdir()
             subprocess.run(["git", "init", "-q", str(project)], check=True)
@@ -145,9 +144,6 @@ def main() -> None:
             )
             if args.cli_sessions:
                 results["cli_sessions"] = cli_sessions(url, tmp_path, args.cli_sessions)
-        finally:
-            process.terminate()
-            process.wait()
     floor = results["python_c_pass"]["p50_ms"] + results["server_search"]["p50_ms"]
     hook = results["hook_user_prompt_submit"]
     results["ratios"] = {

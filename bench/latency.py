@@ -180,6 +180,23 @@ def measure(
     return timed(search, len(queries)), timed(insert, len(inserts))
 
 
+@contextmanager
+def serving(
+    data_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
+    """`start` a server for as long as the block runs; stopped whatever happens in it."""
+    process, url, seconds = start(data_dir, extra_env)
+    try:
+        yield process, url, seconds
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -217,10 +234,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         starts = []
         for i in range(3):
-            process, _url, seconds = start(Path(tmp) / f"cold{i}", model)
-            starts.append(seconds)
-            process.terminate()
-            process.wait()
+            with serving(Path(tmp) / f"cold{i}", model) as (_process, _url, seconds):
+                starts.append(seconds)
         results["start_to_ready_s"] = round(statistics.median(starts), 2)
 
         from mnemo.embed.local import LocalEmbedder
@@ -290,30 +305,28 @@ def measure_backend(
     """Seed and time one backend: the same passages (seeded RNG) and queries as every other."""
     rng = random.Random(7)
     measured: dict[str, Any] = {}
-    process, url, _ = start(data_dir, env)
-    try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            measured["baseline_health_roundtrip"] = timed(lambda i: client.get("/v1/health/"), runs)
-            for size in sizes:
-                began = time.perf_counter()
-                agent_id = seed(client, size, rng, words)
-                seeded_in = time.perf_counter() - began
-                # New queries at each size: the server caches query embeddings, and a size
-                # measured with the previous size's queries would time no embedding at all.
-                fresh = queries if size == sizes[0] else sentences(random.Random(size), words, runs)
-                search, insert = measure(client, agent_id, fresh, sentences(rng, words, runs))
-                measured[f"at_{size}"] = {
-                    "seed_seconds": round(seeded_in, 1),
-                    "search_hybrid_top10": search,
-                    "insert": insert,
-                    "rss_mb": round(rss_mb(process.pid), 1),
-                }
-                print(json.dumps({size: measured[f"at_{size}"]}), file=sys.stderr)
-            load_every_model(client)
-            measured["rss_mb_every_model_loaded"] = round(rss_mb(process.pid), 1)
-    finally:
-        process.terminate()
-        process.wait()
+    with (
+        serving(data_dir, env) as (process, url, _),
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        measured["baseline_health_roundtrip"] = timed(lambda i: client.get("/v1/health/"), runs)
+        for size in sizes:
+            began = time.perf_counter()
+            agent_id = seed(client, size, rng, words)
+            seeded_in = time.perf_counter() - began
+            # New queries at each size: the server caches query embeddings, and a size
+            # measured with the previous size's queries would time no embedding at all.
+            fresh = queries if size == sizes[0] else sentences(random.Random(size), words, runs)
+            search, insert = measure(client, agent_id, fresh, sentences(rng, words, runs))
+            measured[f"at_{size}"] = {
+                "seed_seconds": round(seeded_in, 1),
+                "search_hybrid_top10": search,
+                "insert": insert,
+                "rss_mb": round(rss_mb(process.pid), 1),
+            }
+            print(json.dumps({size: measured[f"at_{size}"]}), file=sys.stderr)
+        load_every_model(client)
+        measured["rss_mb_every_model_loaded"] = round(rss_mb(process.pid), 1)
     return measured
 
 

@@ -231,16 +231,14 @@ def main() -> None:
             results = run(client, conversations)
     else:
         sys.path.insert(0, str(ROOT / "bench"))
-        from latency import start
+        from latency import serving
 
-        with tempfile.TemporaryDirectory() as tmp:
-            process, url, _ = start(Path(tmp))
-            try:
-                with httpx.Client(base_url=url, timeout=120) as client:
-                    results = run(client, conversations)
-            finally:
-                process.terminate()
-                process.wait()
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            serving(Path(tmp)) as (_process, url, _),
+            httpx.Client(base_url=url, timeout=120) as client,
+        ):
+            results = run(client, conversations)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

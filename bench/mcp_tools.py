@@ -26,7 +26,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import sentences, start, vocabulary
+from latency import sentences, serving, vocabulary
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -58,50 +58,45 @@ def main() -> None:
     rng = random.Random(5)
     words = vocabulary()
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        process, url, _ = start(Path(tmp) / "data")
-        try:
-            with httpx.Client(base_url=url, timeout=600) as http:
-                agent_id = http.post("/v1/agents/", json={"name": "mcp-bench"}).json()["id"]
-                for begin in range(0, args.passages, 1000):
-                    batch = [
-                        {"text": t} for t in sentences(rng, words, min(1000, args.passages - begin))
-                    ]
-                    http.post(
-                        f"/v1/agents/{agent_id}/archival-memory/batch", json={"passages": batch}
-                    ).raise_for_status()
-                queries = sentences(rng, words, args.runs)
-                search = f"/v1/agents/{agent_id}/archival-memory/search"
-                http.get(search, params={"query": "warm"})
-                direct = []
-                for query in queries:
-                    began = time.perf_counter()
-                    http.get(
-                        search, params={"query": query + " direct", "top_k": 10}
-                    ).raise_for_status()
-                    direct.append((time.perf_counter() - began) * 1000)
-                results["server_search_http"] = summary(direct)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")}
-            (Path(tmp) / "none.toml").touch()
-            env.update(MNEMO_URL=url, MNEMO_CONFIG=str(Path(tmp) / "none.toml"), HOME=tmp)
-            params = StdioServerParameters(
-                command=sys.executable, args=["-m", "mnemo", "mcp"], env=env, cwd=tmp
-            )
+    with tempfile.TemporaryDirectory() as tmp, serving(Path(tmp) / "data") as (_process, url, _):
+        with httpx.Client(base_url=url, timeout=600) as http:
+            agent_id = http.post("/v1/agents/", json={"name": "mcp-bench"}).json()["id"]
+            for begin in range(0, args.passages, 1000):
+                batch = [
+                    {"text": t} for t in sentences(rng, words, min(1000, args.passages - begin))
+                ]
+                http.post(
+                    f"/v1/agents/{agent_id}/archival-memory/batch", json={"passages": batch}
+                ).raise_for_status()
+            queries = sentences(rng, words, args.runs)
+            search = f"/v1/agents/{agent_id}/archival-memory/search"
+            http.get(search, params={"query": "warm"})
+            direct = []
+            for query in queries:
+                began = time.perf_counter()
+                http.get(
+                    search, params={"query": query + " direct", "top_k": 10}
+                ).raise_for_status()
+                direct.append((time.perf_counter() - began) * 1000)
+            results["server_search_http"] = summary(direct)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMO_")}
+        (Path(tmp) / "none.toml").touch()
+        env.update(MNEMO_URL=url, MNEMO_CONFIG=str(Path(tmp) / "none.toml"), HOME=tmp)
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "mnemo", "mcp"], env=env, cwd=tmp
+        )
 
-            async def run() -> None:
-                async with Client(params) as client:
-                    results["mcp_stdio_memory_search"] = summary(
-                        await tool_rounds(client, agent_id, [q + " stdio" for q in queries])
-                    )
-                async with Client(f"{url}/mcp") as client:
-                    results["mcp_http_memory_search"] = summary(
-                        await tool_rounds(client, agent_id, [q + " http" for q in queries])
-                    )
+        async def run() -> None:
+            async with Client(params) as client:
+                results["mcp_stdio_memory_search"] = summary(
+                    await tool_rounds(client, agent_id, [q + " stdio" for q in queries])
+                )
+            async with Client(f"{url}/mcp") as client:
+                results["mcp_http_memory_search"] = summary(
+                    await tool_rounds(client, agent_id, [q + " http" for q in queries])
+                )
 
-            asyncio.run(run())
-        finally:
-            process.terminate()
-            process.wait()
+        asyncio.run(run())
     print(json.dumps(results, indent=2))
 
 

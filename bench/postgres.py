@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from latency import sentences, start, vocabulary
+from latency import sentences, serving, vocabulary
 from mnemo.config import DEFAULT_EMBEDDING
 from mnemo.embed.catalog import LOCAL_MODELS
 from mnemo.models import Agent, Message, Passage, new_id
@@ -200,8 +200,7 @@ def main() -> None:
             for s in (store, exact):
                 s.close()
 
-            process, api, _ = start(Path(tmp) / "replica", {"MNEMO_DATABASE_URL": url})
-            try:
+            with serving(Path(tmp) / "replica", {"MNEMO_DATABASE_URL": url}) as (_process, api, _):
                 queries = sentences(random.Random(2), words, args.runs, zipf)
                 # Each mode gets queries of its own: the replica caches query embeddings, so a
                 # vector search of a query hybrid already embedded would skip the embedding.
@@ -233,9 +232,6 @@ def main() -> None:
                             ).raise_for_status()
                             samples.append((time.perf_counter() - t) * 1000)
                         results["message_search_http"] = percentiles(samples)
-            finally:
-                process.terminate()
-                process.wait()
         finally:
             if server is not None:
                 server.cleanup()

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from latency import rss_mb, sentences, start, timed, vocabulary
+from latency import rss_mb, sentences, serving, timed, vocabulary
 from mnemo.config import DEFAULT_EMBEDDING, Settings
 from mnemo.embed import EmbedderRegistry
 from mnemo.embed.catalog import LOCAL_MODELS
@@ -78,8 +78,7 @@ def main() -> None:
         began = time.perf_counter()
         agent_id = seed(data, args.passages, words)
         seeded = time.perf_counter() - began
-        process, url, ready = start(data)
-        try:
+        with serving(data) as (process, url, ready):
             queries = sentences(random.Random(8), words, args.runs)
             search_url = f"/v1/agents/{agent_id}/archival-memory/search"
             with httpx.Client(base_url=url, timeout=120) as client:
@@ -100,9 +99,6 @@ def main() -> None:
                 "baseline_health_roundtrip": health,
                 "rss_mb": round(rss_mb(process.pid), 1),
             }
-        finally:
-            process.terminate()
-            process.wait()
     print(json.dumps(results, indent=2))
 
 

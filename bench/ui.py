@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import ROOT, seed, sentences, start, timed, vocabulary
+from latency import ROOT, seed, sentences, serving, timed, vocabulary
 
 
 def pages(client: httpx.Client, agent_id: str, queries: list[str], runs: int) -> dict[str, Any]:
@@ -77,23 +77,19 @@ def main() -> None:
     words = vocabulary()
     queries = sentences(rng, words, args.runs)
     results: dict[str, Any] = {"size": args.size, "runs": args.runs}
-    with tempfile.TemporaryDirectory() as tmp:
-        process, url, _ = start(Path(tmp) / "data")
-        try:
-            with httpx.Client(base_url=url, timeout=600) as client:
-                results["baseline_health_roundtrip"] = timed(
-                    lambda i: client.get("/v1/health/"), args.runs
-                )
-                small = seed_project(client, 10, rng, words)
-                large = seed_project(client, args.size, rng, words)
-                for _ in range(40):  # a projects list of a few dozen projects
-                    client.post("/v1/agents/", json={"name": f"other-{rng.random():.6f}"})
-                results["projects_list"] = timed(lambda i: client.get("/ui/"), args.runs)
-                results["at_10"] = pages(client, small, queries, args.runs)
-                results[f"at_{args.size}"] = pages(client, large, queries, args.runs)
-        finally:
-            process.terminate()
-            process.wait()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serving(Path(tmp) / "data") as (_process, url, _),
+        httpx.Client(base_url=url, timeout=600) as client,
+    ):
+        results["baseline_health_roundtrip"] = timed(lambda i: client.get("/v1/health/"), args.runs)
+        small = seed_project(client, 10, rng, words)
+        large = seed_project(client, args.size, rng, words)
+        for _ in range(40):  # a projects list of a few dozen projects
+            client.post("/v1/agents/", json={"name": f"other-{rng.random():.6f}"})
+        results["projects_list"] = timed(lambda i: client.get("/ui/"), args.runs)
+        results["at_10"] = pages(client, small, queries, args.runs)
+        results[f"at_{args.size}"] = pages(client, large, queries, args.runs)
     big, tiny = results[f"at_{args.size}"], results["at_10"]
     results["ratio_large_to_small_p50"] = {
         page: round(big[page]["p50_ms"] / tiny[page]["p50_ms"], 2) for page in big
