@@ -26,7 +26,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import sentences, serving, vocabulary
+from latency import seed, sentences, serving, vocabulary
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -60,14 +60,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, serving(Path(tmp) / "data") as (_process, url, _):
         with httpx.Client(base_url=url, timeout=600) as http:
-            agent_id = http.post("/v1/agents/", json={"name": "mcp-bench"}).json()["id"]
-            for begin in range(0, args.passages, 1000):
-                batch = [
-                    {"text": t} for t in sentences(rng, words, min(1000, args.passages - begin))
-                ]
-                http.post(
-                    f"/v1/agents/{agent_id}/archival-memory/batch", json={"passages": batch}
-                ).raise_for_status()
+            agent_id = seed(http, args.passages, rng, words)
             queries = sentences(rng, words, args.runs)
             search = f"/v1/agents/{agent_id}/archival-memory/search"
             http.get(search, params={"query": "warm"})
