@@ -124,7 +124,6 @@ class PostgresStore:
                 "prepare_threshold": None,
             },
             check=self._check_if_idle,
-            reset=self._returned,
             open=False,
         )
         try:
@@ -186,16 +185,16 @@ class PostgresStore:
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
         try:
             with self.pool.connection() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    self._returned_at[conn] = time.monotonic()
         except PoolTimeout as exc:
             raise StoreUnavailable(
                 "all database connections are busy; retry shortly (pool_size)"
             ) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"database unavailable: {str(exc).splitlines()[0]}") from exc
-
-    def _returned(self, conn: psycopg.Connection[Any]) -> None:
-        self._returned_at[conn] = time.monotonic()
 
     def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
         returned = self._returned_at.get(conn)
