@@ -8,6 +8,9 @@ any request) and one query embedding in-process (the floor of any search or inse
     .venv/bin/python bench/latency.py --sizes 10000   # quicker
     .venv/bin/python bench/latency.py --sizes 1000 --backends sqlite,postgres   # and the ratio
 
+With several backends, every server runs at once and each measurement's requests alternate
+between them in rounds (--rounds), so the ratio does not depend on which ran in a quiet minute.
+
 Budgets (issue #26, with all-mpnet-base-v2): search p50 <= 40 ms and insert p50 <= 40 ms at 10k,
 search p50 <= 80 ms at 100k, start-to-ready <= 3 s, RSS <= 500 MB with every model loaded.
 """
@@ -25,8 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,15 +143,24 @@ def rss_mb(pid: int) -> float:
 
 
 def timed(fn: Any, runs: int) -> dict[str, float]:
+    return summary(sample(fn, range(runs)))
+
+
+def sample(fn: Any, indices: Iterable[int]) -> list[float]:
+    """Milliseconds of `fn(i)` for each i."""
     samples = []
-    for i in range(runs):
+    for i in indices:
         began = time.perf_counter()
         fn(i)
         samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
+    return samples
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
     return {
-        "p50_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1], 2),
     }
 
 
@@ -164,20 +177,52 @@ def seed(client: httpx.Client, count: int, rng: random.Random, words: list[str])
     return agent_id
 
 
+@dataclass
+class Target:
+    """One backend's server under measurement, and the agent the timed requests go to."""
+
+    client: httpx.Client
+    agent_id: str = ""
+
+
 def measure(
-    client: httpx.Client, agent_id: str, queries: list[str], inserts: list[str]
-) -> tuple[dict[str, float], dict[str, float]]:
-    search_url = f"/v1/agents/{agent_id}/archival-memory/search"
-    client.get(search_url, params={"query": "warm", "top_k": 10})
+    targets: dict[str, Target], queries: list[str], inserts: list[str], rounds: int
+) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+    """Search p50/p95 then insert p50/p95 of each target, the same requests to each. The
+    requests are split into `rounds` that alternate between the targets, so a slower spell of
+    the machine falls on every backend alike instead of on whichever ran then."""
+    searches: dict[str, list[float]] = {name: [] for name in targets}
+    writes: dict[str, list[float]] = {name: [] for name in targets}
+    for target in targets.values():
+        search_url = f"/v1/agents/{target.agent_id}/archival-memory/search"
+        target.client.get(search_url, params={"query": "warm", "top_k": 10})
 
-    def search(i: int) -> None:
-        client.get(search_url, params={"query": queries[i], "top_k": 10}).raise_for_status()
+    def search(target: Target) -> Any:
+        def one(i: int) -> None:
+            target.client.get(
+                f"/v1/agents/{target.agent_id}/archival-memory/search",
+                params={"query": queries[i], "top_k": 10},
+            ).raise_for_status()
 
-    def insert(i: int) -> None:
-        url = f"/v1/agents/{agent_id}/archival-memory"
-        client.post(url, json={"text": inserts[i]}).raise_for_status()
+        return one
 
-    return timed(search, len(queries)), timed(insert, len(inserts))
+    def insert(target: Target) -> Any:
+        def one(i: int) -> None:
+            target.client.post(
+                f"/v1/agents/{target.agent_id}/archival-memory", json={"text": inserts[i]}
+            ).raise_for_status()
+
+        return one
+
+    for requests, samples, count in (
+        (search, searches, len(queries)),
+        (insert, writes, len(inserts)),
+    ):
+        for r in range(rounds):
+            chunk = range(r * count // rounds, (r + 1) * count // rounds)
+            for name, target in targets.items():
+                samples[name] += sample(requests(target), chunk)
+    return {name: (summary(searches[name]), summary(writes[name])) for name in targets}
 
 
 @contextmanager
@@ -208,6 +253,12 @@ def main() -> None:
         default="sqlite",
         help="comma-separated: sqlite, postgres (an embedded PostgreSQL unless --database-url);"
         " with both, the same seed and queries go to each and the ratio is printed",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds each measurement's requests are split into, alternating between backends",
     )
     parser.add_argument("--database-url", help="PostgreSQL to use for the postgres backend")
     parser.add_argument(
@@ -243,16 +294,17 @@ def main() -> None:
         embedder = LocalEmbedder(LOCAL_MODELS[args.embedding])
         queries = sentences(random.Random(7), words, args.runs)
         results["baseline_embed_query"] = timed(lambda i: embedder.embed([queries[i]]), args.runs)
-        for backend in backends:
-            with ExitStack() as stack:
+        with ExitStack() as stack:
+            servers: dict[str, tuple[subprocess.Popen[bytes], httpx.Client]] = {}
+            for backend in backends:
                 env = dict(model)
                 if backend == "postgres":
                     url = stack.enter_context(postgres_url(args.database_url, Path(tmp)))
                     env["MNEMO_DATABASE_URL"] = url
-                results["backends"][backend] = measure_backend(
-                    Path(tmp) / backend, env, sizes, queries, words, args.runs
-                )
-
+                process, base_url, _ = stack.enter_context(serving(Path(tmp) / backend, env))
+                client = stack.enter_context(httpx.Client(base_url=base_url, timeout=60))
+                servers[backend] = (process, client)
+            results["backends"] = measure_backends(servers, sizes, queries, words, args)
     floor = (
         results["baseline_embed_query"]["p50_ms"]
         + next(iter(results["backends"].values()))["baseline_health_roundtrip"]["p50_ms"]
@@ -294,39 +346,44 @@ def main() -> None:
         print(" | ".join(row), file=sys.stderr)
 
 
-def measure_backend(
-    data_dir: Path,
-    env: dict[str, str],
+def measure_backends(
+    servers: dict[str, tuple[subprocess.Popen[bytes], httpx.Client]],
     sizes: list[int],
     queries: list[str],
     words: list[str],
-    runs: int,
-) -> dict[str, Any]:
-    """Seed and time one backend: the same passages (seeded RNG) and queries as every other."""
-    rng = random.Random(7)
-    measured: dict[str, Any] = {}
-    with (
-        serving(data_dir, env) as (process, url, _),
-        httpx.Client(base_url=url, timeout=60) as client,
-    ):
-        measured["baseline_health_roundtrip"] = timed(lambda i: client.get("/v1/health/"), runs)
-        for size in sizes:
+    args: argparse.Namespace,
+) -> dict[str, dict[str, Any]]:
+    """Seed and time every backend: the same passages (one seeded RNG each) and requests."""
+    runs = args.runs
+    rngs = {name: random.Random(7) for name in servers}
+    measured: dict[str, dict[str, Any]] = {name: {} for name in servers}
+    for name, (_process, client) in servers.items():
+        measured[name]["baseline_health_roundtrip"] = timed(
+            lambda i, c=client: c.get("/v1/health/"), runs
+        )
+    for size in sizes:
+        targets, seeded_in = {}, {}
+        for name, (_process, client) in servers.items():
             began = time.perf_counter()
-            agent_id = seed(client, size, rng, words)
-            seeded_in = time.perf_counter() - began
-            # New queries at each size: the server caches query embeddings, and a size
-            # measured with the previous size's queries would time no embedding at all.
-            fresh = queries if size == sizes[0] else sentences(random.Random(size), words, runs)
-            search, insert = measure(client, agent_id, fresh, sentences(rng, words, runs))
-            measured[f"at_{size}"] = {
-                "seed_seconds": round(seeded_in, 1),
+            targets[name] = Target(client, seed(client, size, rngs[name], words))
+            seeded_in[name] = time.perf_counter() - began
+        # New queries at each size: the server caches query embeddings, and a size measured
+        # with the previous size's queries would time no embedding at all.
+        fresh = queries if size == sizes[0] else sentences(random.Random(size), words, runs)
+        inserts = {name: sentences(rng, words, runs) for name, rng in rngs.items()}
+        timings = measure(targets, fresh, next(iter(inserts.values())), args.rounds)
+        for name, (process, _client) in servers.items():
+            search, insert = timings[name]
+            measured[name][f"at_{size}"] = {
+                "seed_seconds": round(seeded_in[name], 1),
                 "search_hybrid_top10": search,
                 "insert": insert,
                 "rss_mb": round(rss_mb(process.pid), 1),
             }
-            print(json.dumps({size: measured[f"at_{size}"]}), file=sys.stderr)
+            print(json.dumps({name: {size: measured[name][f"at_{size}"]}}), file=sys.stderr)
+    for name, (process, client) in servers.items():
         load_every_model(client)
-        measured["rss_mb_every_model_loaded"] = round(rss_mb(process.pid), 1)
+        measured[name]["rss_mb_every_model_loaded"] = round(rss_mb(process.pid), 1)
     return measured
 
 
