@@ -46,7 +46,9 @@ from mnemo.store.base import (
 from mnemo.text import ANALYZER_VERSION, analyze
 
 SearchMode = Literal["hybrid", "lexical", "vector"]
-_SEARCH_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mnemo-lexical")
+# Store calls that run while the calling thread embeds: a search's keyword side, a write's
+# context lookup.
+_BESIDE_EMBEDDING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mnemo-beside")
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "lexical", "vector")
 MIN_CANDIDATES = 50  # per ranker, before fusion
 # A passage's context: the agent's CONTEXT_PASSAGES passages just before it, each if created at
@@ -379,11 +381,20 @@ class MemoryService:
     # ------------------------------------------------------------------ passages
 
     def add_passages(self, agent_id: str, items: Sequence[NewPassage]) -> list[Passage]:
-        agent = self.get_agent(agent_id)
-        passages = self.with_context([self._new_passage(agent, item) for item in items])
-        vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
+        _agent, passages, vectors = self._passages_to_write(agent_id, items)
         self.store.insert_passages(passages, vectors)
         return passages
+
+    def _passages_to_write(
+        self, agent_id: str, items: Sequence[NewPassage]
+    ) -> tuple[Agent, list[Passage], np.ndarray]:
+        """The agent, its new passages with their context, and their vectors. The context is
+        looked up in the store while this thread embeds the texts."""
+        agent = self.get_agent(agent_id)
+        passages = [self._new_passage(agent, item) for item in items]
+        context = _BESIDE_EMBEDDING.submit(self.with_context, passages)
+        vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
+        return agent, context.result(), vectors
 
     def with_context(self, passages: list[Passage]) -> list[Passage]:
         """Give each new passage of one agent its context: the terms of the CONTEXT_PASSAGES
@@ -514,9 +525,7 @@ class MemoryService:
         """Insert passages, except that one whose `metadata.type` matches an existing passage
         at `dedupe_similarity` or above is merged into it (its `occurrences` counted, its
         `last_seen` moved, the new metadata laid over the old). Returns (passage, merged)."""
-        agent = self.get_agent(agent_id)
-        passages = self.with_context([self._new_passage(agent, item) for item in items])
-        vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
+        agent, passages, vectors = self._passages_to_write(agent_id, items)
         results: list[tuple[Passage, bool]] = []
         for passage, vector in zip(passages, vectors, strict=True):
             kind = passage.metadata.get("type")
@@ -698,7 +707,7 @@ class MemoryService:
             ids = [pid for pid, _ in keyword]
             return keyword, self.store.similarities(query_vector.result(), handle, ids)
 
-        lexical = _SEARCH_THREADS.submit(keyword_side)
+        lexical = _BESIDE_EMBEDDING.submit(keyword_side)
         try:
             vector = self.embedders.embed_query(handle, query)
         except BaseException as exc:

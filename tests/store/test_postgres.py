@@ -20,7 +20,7 @@ from mnemo.models import Agent, Message, Passage, new_id
 from mnemo.store import bm25, postgres_migrations, postgres_postings
 from mnemo.store.base import MessageFilter, Page, PassageFilter
 from mnemo.store.filters import passage_where
-from mnemo.store.postgres import CHECK_IDLE_AFTER, PASSAGES, SQL, PostgresStore
+from mnemo.store.postgres import CHECK_IDLE_AFTER, INSERT_MAX_ROWS, PASSAGES, SQL, PostgresStore
 from mnemo.store.postgres_migrations import HNSW_INDEXES, HnswIndex
 from mnemo.store.postgres_vectors import (
     auto_ef_search,
@@ -430,7 +430,7 @@ import numpy as np
 from mnemo.embed.catalog import MINILM
 from mnemo.models import Agent, Passage
 from mnemo.store.filters import passage_where
-from mnemo.store.postgres import CHECK_IDLE_AFTER, PASSAGES, SQL, PostgresStore
+from mnemo.store.postgres import CHECK_IDLE_AFTER, INSERT_MAX_ROWS, PASSAGES, SQL, PostgresStore
 store = PostgresStore(sys.argv[1])
 agent = Agent(id=sys.argv[2], name=sys.argv[2][-12:], embedding=MINILM.handle)
 if store.get_agent(agent.id) is None:
@@ -711,4 +711,36 @@ def test_a_connection_idle_in_the_pool_is_checked_before_use(postgres_url: str) 
     kill_pooled_connection()
     time.sleep(CHECK_IDLE_AFTER + 0.2)
     assert store.get_agent(agent.id) == agent
+    store.close()
+
+
+@pytest.mark.parametrize("count", [1, INSERT_MAX_ROWS, INSERT_MAX_ROWS + 1])
+def test_a_batch_is_written_whole_or_not_at_all(postgres_url: str, count: int) -> None:
+    """Small batches go in as one INSERT, larger ones by COPY: either way every field and
+    vector reads back as written, and a batch with one bad row writes none of its rows."""
+    url = fresh_database(postgres_url)
+    store = PostgresStore(url)
+    passages = _indexed_passages(store, count)
+    for i, passage in enumerate(passages):
+        passage.tags = ["deploy", f"n{i}"]
+        passage.metadata = {"type": "fix", "i": i}
+        passage.text = f"the migration timed out, attempt {i}"
+    rng = np.random.default_rng(count)
+    vectors = rng.standard_normal((count, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    clash = dataclasses.replace(passages[0], id=passages[-1].id)  # a duplicate id
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        store.insert_passages([*passages, clash], np.vstack([vectors, vectors[:1]]))
+    assert store.count_passages(passages[0].agent_id) == 0
+
+    store.insert_passages(passages, vectors)
+    assert store.get_passages([p.id for p in passages]) == passages
+    ids = [p.id for p in passages]
+    cosines = [
+        store.similarities(v, MINILM, [pid])[pid] for v, pid in zip(vectors, ids, strict=True)
+    ]
+    assert min(cosines) > 0.999
+    found = store.lexical_search("migration", PassageFilter(agent_ids=[passages[0].agent_id]), 5)
+    assert len(found) == min(count, 5)  # the keyword postings were written with the rows
     store.close()

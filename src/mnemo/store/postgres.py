@@ -69,6 +69,8 @@ SINGLE_MODEL_TTL = 60.0  # seconds an agent found on one embedding model is not 
 # PgBouncer's server_check_delay): one that broke meanwhile fails its request with a 503 and
 # is dropped by the pool.
 CHECK_IDLE_AFTER = 1.0
+# Batches up to this size are written by one INSERT (one round trip), larger ones by COPY.
+INSERT_MAX_ROWS = 64
 # What a Passage is read from: not the embedding (1.5 KB as text) nor the tsvector.
 PASSAGE_COLUMNS = (
     "{t}.id, {t}.agent_id, {t}.text, {t}.tags, {t}.metadata, {t}.embedding_handle,"
@@ -461,6 +463,9 @@ class PostgresStore:
         batch = (passages, vectors, neighbourhoods_of(self._row_order, passages, vectors))
         if self._bulk_writer is not None:
             self._bulk_writer.put(batch)
+        elif len(passages) <= INSERT_MAX_ROWS:
+            with self._conn() as conn:
+                self._copier.insert(conn, batch)
         else:
             self._copy_passages(batch)
         self.compactor.written()
