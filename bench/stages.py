@@ -2,6 +2,7 @@
 timed inside the service (no HTTP), on the same passages and queries for both backends.
 
     .venv/bin/python bench/stages.py --passages 1000 --backends sqlite,postgres
+    .venv/bin/python bench/stages.py --embedding mnemo/all-MiniLM-L6-v2
     .venv/bin/python bench/stages.py --backends postgres --explain plans.md
 
 The keyword side runs in its own thread while the query is embedded and the vectors searched
@@ -32,7 +33,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import postgres_log, postgres_url, sentences, vocabulary
 from mnemo.api.app import build_service
-from mnemo.config import Settings
+from mnemo.config import DEFAULT_EMBEDDING, Settings
+from mnemo.embed.catalog import LOCAL_MODELS
 from mnemo.models import NewPassage
 from mnemo.store.base import PassageFilter
 
@@ -162,6 +164,12 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--database-url", help="PostgreSQL to use (default: an embedded one)")
     parser.add_argument(
+        "--embedding",
+        choices=sorted(LOCAL_MODELS),
+        default=DEFAULT_EMBEDDING,
+        help="the service's default embedding model (default: %(default)s)",
+    )
+    parser.add_argument(
         "--explain", type=Path, help="write the plans of one search and one insert here"
     )
     args = parser.parse_args()
@@ -171,10 +179,18 @@ def main() -> None:
     words = vocabulary()
     texts = sentences(rng, words, args.passages)
     queries = sentences(rng, words, args.runs)
-    results: dict[str, Any] = {"passages": args.passages, "runs": args.runs, "p50_ms": {}}
+    results: dict[str, Any] = {
+        "passages": args.passages,
+        "runs": args.runs,
+        "embedding": args.embedding,
+        "p50_ms": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            values: dict[str, Any] = {"data_dir": str(Path(tmp) / backend)}
+            values: dict[str, Any] = {
+                "data_dir": str(Path(tmp) / backend),
+                "default_embedding": args.embedding,
+            }
             with ExitStack() as stack:
                 if backend == "postgres":
                     values["database_url"] = stack.enter_context(

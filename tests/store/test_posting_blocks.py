@@ -77,7 +77,7 @@ QUERY = " ".join(["cluster", *WORDS, "zebra"])
 
 def _read(url: str, agent_ids: list[str] | None) -> dict[str, list[int]]:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        reads = postgres_postings.read_terms(conn, search_terms(QUERY), agent_ids)
+        reads, _ = postgres_postings.read_terms(conn, search_terms(QUERY), agent_ids)
     return {r.term: sorted(r.postings.tolist()) for r in reads}
 
 

@@ -660,16 +660,22 @@ class PostgresStore:
         # filters: frequencies and lengths are taken over all the searched passages.
         other = where[1:] if agent_ids is not None else where
         other_params = params[1:] if agent_ids is not None else params
+        corpus_key = tuple(sorted(agent_ids)) if agent_ids is not None else None
+        corpus_size = self._corpus_sizes.get(corpus_key)
         with self._conn() as conn:
-            reads = postgres_postings.read_terms(conn, terms, agent_ids)
+            reads, counted = postgres_postings.read_terms(
+                conn, terms, agent_ids, None if corpus_size is not None else CORPUS_EXACT_MAX + 1
+            )
             if not reads:
                 return []
             passing = {read.term: read.postings for read in reads}
             if other:
                 passing = self._passing_postings(conn, reads, other, other_params)
+            if corpus_size is None:
+                corpus_size = self._corpus_size(conn, agent_ids, corpus_key, counted)
             ranked = bm25.rank(
                 [(read.postings, passing.get(read.term, bm25.unpack(b""))) for read in reads],
-                self._corpus_size(conn, agent_ids),
+                corpus_size,
                 limit,
             )
             if not ranked:
@@ -734,23 +740,24 @@ class PostgresStore:
         passing = np.fromiter((r["seq"] for r in rows), dtype=np.int64, count=len(rows))
         return bm25.restricted({read.term: read.postings for read in reads}, passing)
 
-    def _corpus_size(self, conn: psycopg.Connection[Any], agent_ids: list[str] | None) -> int:
-        """Passages BM25's IDF is taken over: those of the searched agents. Counted exactly up
-        to CORPUS_EXACT_MAX; above that a count at most CORPUS_TTL seconds old is close enough."""
-        key = tuple(sorted(agent_ids)) if agent_ids is not None else None
-        cached = self._corpus_sizes.get(key)
-        if cached is not None:
-            return cached
+    def _corpus_size(
+        self,
+        conn: psycopg.Connection[Any],
+        agent_ids: list[str] | None,
+        key: tuple[str, ...] | None,
+        counted: int | None,
+    ) -> int:
+        """Passages BM25's IDF is taken over: those of the searched agents, `counted` up to
+        CORPUS_EXACT_MAX + 1 in the postings read. Exact up to CORPUS_EXACT_MAX; above that a
+        full count, reused for CORPUS_TTL seconds, is close enough."""
+        if counted is not None and counted <= CORPUS_EXACT_MAX:
+            return counted
         scope = "WHERE agent_id = ANY(%s)" if agent_ids is not None else ""
         args = [agent_ids] if agent_ids is not None else []
-        size = conn.execute(
-            f"SELECT count(*) AS n FROM (SELECT 1 FROM passages {scope}"
-            f" LIMIT {CORPUS_EXACT_MAX + 1}) c",
-            args,
-        ).fetchone()["n"]
-        if size > CORPUS_EXACT_MAX:
-            size = conn.execute(f"SELECT count(*) AS n FROM passages {scope}", args).fetchone()["n"]
-            self._corpus_sizes.put(key, size)
+        size: int = conn.execute(f"SELECT count(*) AS n FROM passages {scope}", args).fetchone()[
+            "n"
+        ]
+        self._corpus_sizes.put(key, size)
         return size
 
     def vector_search(

@@ -282,22 +282,32 @@ class TermRead:
     postings: np.ndarray
 
 
-def read_terms(conn: Any, terms: list[str], agent_ids: list[str] | None) -> list[TermRead]:
+def read_terms(
+    conn: Any, terms: list[str], agent_ids: list[str] | None, count_upto: int | None = None
+) -> tuple[list[TermRead], int | None]:
     """Every searched posting of `terms` (analysed by mnemo/text.py): the blocks, less the
     passages changed since they were blocked, plus `passage_terms` for those and for passages
-    not yet blocked.
+    not yet blocked. With `count_upto`, also the searched agents' passages, counted up to it
+    (BM25's corpus size), else None.
     One statement, so one snapshot: a compaction committing meanwhile is seen whole or not at
     all, without a transaction's BEGIN and COMMIT round trips."""
     agents = "" if agent_ids is None else " AND {t}.agent_key = ANY(k.keys)"
     packed = f"string_agg({bm25.PACKED_POSTING}, ''::bytea)"
+    counted = (
+        "NULL::bigint"
+        if count_upto is None
+        else "(SELECT count(*) FROM (SELECT 1 FROM passages p WHERE true"
+        + ("" if agent_ids is None else " AND p.agent_id = ANY(%(agents)s::text[])")
+        + " LIMIT %(upto)s) c)"
+    )
     rows = conn.execute(
         "WITH k AS MATERIALIZED (SELECT array_agg(hashtextextended(a, 0)) AS keys"
         "  FROM unnest(%(agents)s::text[]) a),"
         " s AS MATERIALIZED (SELECT st.covered_seq AS covered,"
         "  ARRAY(SELECT DISTINCT c.passage_seq FROM posting_changes c WHERE true"
         + agents.format(t="c")
-        + ") AS changed FROM posting_blocks_state st, k)"
-        " SELECT q.term, s.changed AS stale,"
+        + f") AS changed, {counted} AS counted FROM posting_blocks_state st, k)"
+        " SELECT q.term, s.changed AS stale, s.counted,"
         " (SELECT string_agg(b.postings, ''::bytea ORDER BY b.agent_key, b.first_seq)"
         "  FROM posting_blocks b WHERE b.term = q.term" + agents.format(t="b") + ") AS blocked,"
         f" (SELECT {packed} FROM passage_terms t WHERE t.term = q.term"
@@ -307,7 +317,7 @@ def read_terms(conn: Any, terms: list[str], agent_ids: list[str] | None) -> list
         + agents.format(t="t")
         + " AND t.passage_seq = ANY(s.changed)) AS changed"
         " FROM unnest(%(terms)s::text[]) q(term), s, k",
-        {"agents": agent_ids or [], "terms": terms},
+        {"agents": agent_ids or [], "terms": terms, "upto": count_upto},
         # bytea in binary: as text it is hex, twice the bytes to send and decode.
         binary=True,
     ).fetchall()
@@ -321,7 +331,7 @@ def read_terms(conn: Any, terms: list[str], agent_ids: list[str] | None) -> list
         postings = np.concatenate(parts)
         if len(postings):
             reads.append(TermRead(r["term"], postings))
-    return reads
+    return reads, rows[0]["counted"] if rows else None
 
 
 def lexemes(passage: Passage) -> str:
