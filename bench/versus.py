@@ -1,0 +1,102 @@
+"""This checkout against another revision of mnemo, over HTTP, in one run: search and insert
+p50 of each, and the ratio.
+
+    .venv/bin/python bench/versus.py --baseline HEAD~3
+    .venv/bin/python bench/versus.py --baseline main --backend postgres
+
+Both servers run at once, on the same seeded passages (each its own database: a SQLite data
+directory or an embedded PostgreSQL), and the timed requests alternate between them in rounds,
+so a slower spell of the machine falls on both alike. Run-to-run spread on a shared two-core
+machine is larger than most single changes; two versions measured in one run are not.
+The baseline is checked out into a temporary git worktree and served from its own `src/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from latency import ROOT, Target, measure, postgres_url, seed, sentences, serving, vocabulary
+from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.embed.catalog import LOCAL_MODELS
+
+
+@contextmanager
+def worktree(revision: str, parent: Path) -> Iterator[Path]:
+    """`revision` checked out under `parent` for as long as the block runs."""
+    path = parent / "baseline"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(path), revision],
+        check=True,
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--baseline", required=True, help="git revision to compare against")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--embedding",
+        choices=sorted(LOCAL_MODELS),
+        default=DEFAULT_EMBEDDING,
+        help="the servers' default embedding model (default: %(default)s)",
+    )
+    parser.add_argument("--passages", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=400, help="timed requests of each kind")
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    words = vocabulary()
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        sources = {
+            args.baseline: stack.enter_context(worktree(args.baseline, Path(tmp))) / "src",
+            "this checkout": ROOT / "src",
+        }
+        targets = {}
+        for number, (name, source) in enumerate(sources.items()):
+            workdir = Path(tmp) / f"server{number}"
+            workdir.mkdir()
+            env = {"PYTHONPATH": str(source), "MNEMO_DEFAULT_EMBEDDING": args.embedding}
+            if args.backend == "postgres":
+                env["MNEMO_DATABASE_URL"] = stack.enter_context(postgres_url(None, workdir))
+            _process, url, _seconds = stack.enter_context(serving(workdir / "data", env))
+            client = stack.enter_context(httpx.Client(base_url=url, timeout=60))
+            targets[name] = Target(client, seed(client, args.passages, random.Random(7), words))
+        queries = sentences(random.Random(3), words, args.runs)
+        inserts = sentences(random.Random(4), words, args.runs)
+        timings = measure(targets, queries, inserts, args.rounds)
+    (baseline_search, baseline_insert), (search, insert) = timings.values()
+    result = {
+        "backend": args.backend,
+        "embedding": args.embedding,
+        "passages": args.passages,
+        "p50_ms": {
+            name: {"search": s["p50_ms"], "insert": i["p50_ms"]} for name, (s, i) in timings.items()
+        },
+        "this_over_baseline": {
+            "search": round(search["p50_ms"] / baseline_search["p50_ms"], 3),
+            "insert": round(insert["p50_ms"] / baseline_insert["p50_ms"], 3),
+        },
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
