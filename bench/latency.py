@@ -18,6 +18,7 @@ search p50 <= 80 ms at 100k, start-to-ready <= 3 s, RSS <= 500 MB with every mod
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -146,12 +147,12 @@ def timed(fn: Any, runs: int) -> dict[str, float]:
     return summary(sample(fn, range(runs)))
 
 
-def sample(fn: Any, indices: Iterable[int]) -> list[float]:
-    """Milliseconds of `fn(i)` for each i."""
+def sample(fn: Any, arguments: Iterable[Any]) -> list[float]:
+    """Milliseconds of `fn(a)` for each argument a."""
     samples = []
-    for i in indices:
+    for argument in arguments:
         began = time.perf_counter()
-        fn(i)
+        fn(argument)
         samples.append((time.perf_counter() - began) * 1000)
     return samples
 
@@ -182,7 +183,18 @@ class Target:
     """One backend's server under measurement, and the agent the timed requests go to."""
 
     client: httpx.Client
-    agent_id: str = ""
+    agent_id: str
+
+    def search(self, query: str) -> None:
+        self.client.get(
+            f"/v1/agents/{self.agent_id}/archival-memory/search",
+            params={"query": query, "top_k": 10},
+        ).raise_for_status()
+
+    def insert(self, text: str) -> None:
+        self.client.post(
+            f"/v1/agents/{self.agent_id}/archival-memory", json={"text": text}
+        ).raise_for_status()
 
 
 def measure(
@@ -194,34 +206,15 @@ def measure(
     searches: dict[str, list[float]] = {name: [] for name in targets}
     writes: dict[str, list[float]] = {name: [] for name in targets}
     for target in targets.values():
-        search_url = f"/v1/agents/{target.agent_id}/archival-memory/search"
-        target.client.get(search_url, params={"query": "warm", "top_k": 10})
-
-    def search(target: Target) -> Any:
-        def one(i: int) -> None:
-            target.client.get(
-                f"/v1/agents/{target.agent_id}/archival-memory/search",
-                params={"query": queries[i], "top_k": 10},
-            ).raise_for_status()
-
-        return one
-
-    def insert(target: Target) -> Any:
-        def one(i: int) -> None:
-            target.client.post(
-                f"/v1/agents/{target.agent_id}/archival-memory", json={"text": inserts[i]}
-            ).raise_for_status()
-
-        return one
-
-    for requests, samples, count in (
-        (search, searches, len(queries)),
-        (insert, writes, len(inserts)),
+        target.search("warm")
+    for request, texts, samples in (
+        (Target.search, queries, searches),
+        (Target.insert, inserts, writes),
     ):
         for r in range(rounds):
-            chunk = range(r * count // rounds, (r + 1) * count // rounds)
+            chunk = texts[r * len(texts) // rounds : (r + 1) * len(texts) // rounds]
             for name, target in targets.items():
-                samples[name] += sample(requests(target), chunk)
+                samples[name] += sample(functools.partial(request, target), chunk)
     return {name: (summary(searches[name]), summary(writes[name])) for name in targets}
 
 
