@@ -3,6 +3,7 @@ p50 of each, and the ratio.
 
     .venv/bin/python bench/versus.py --baseline HEAD~3
     .venv/bin/python bench/versus.py --baseline main --backend postgres
+    .venv/bin/python bench/versus.py --baseline HEAD~1 --query-words 300   # long prompts
 
 Both servers run at once, on the same seeded passages (each its own database: a SQLite data
 directory or an embedded PostgreSQL), and the timed requests alternate between them in rounds,
@@ -62,6 +63,11 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=400, help="timed requests of each kind")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--query-words",
+        type=int,
+        help="search with queries of this many words (default: 8 to 24, as the other benches)",
+    )
     args = parser.parse_args()
     words = vocabulary()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
@@ -80,6 +86,9 @@ def main() -> None:
             client = stack.enter_context(httpx.Client(base_url=url, timeout=60))
             targets[name] = Target(client, seed(client, args.passages, random.Random(7), words))
         queries = sentences(random.Random(3), words, args.runs)
+        if args.query_words:
+            rng = random.Random(3)
+            queries = [" ".join(rng.choices(words, k=args.query_words)) for _ in queries]
         inserts = sentences(random.Random(4), words, args.runs)
         timings = measure(targets, queries, inserts, args.rounds)
     (baseline_search, baseline_insert), (search, insert) = timings.values()
@@ -87,6 +96,7 @@ def main() -> None:
         "backend": args.backend,
         "embedding": args.embedding,
         "passages": args.passages,
+        "query_words": args.query_words or "8-24",
         "p50_ms": {
             name: {"search": s["p50_ms"], "insert": i["p50_ms"]} for name, (s, i) in timings.items()
         },

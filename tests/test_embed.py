@@ -53,6 +53,46 @@ def test_batching_does_not_change_vectors(bundled: tuple[LocalModel, LocalEmbedd
     assert embedder.embed([]).shape == (0, model.dim)
 
 
+def test_a_query_within_the_window_embeds_as_a_passage_does(
+    bundled: tuple[LocalModel, LocalEmbedder],
+) -> None:
+    _, embedder = bundled
+    texts = ["why did the uploader retry test fail", "deploy " * 60, ""]
+    assert np.allclose(embedder.embed_queries(texts), embedder.embed(texts), atol=1e-6)
+
+
+def test_a_long_query_is_embedded_from_its_two_ends(
+    bundled: tuple[LocalModel, LocalEmbedder],
+) -> None:
+    model, embedder = bundled
+    head = "why does the uploader retry test time out after the refactor of the client?"
+    tail = "please fix the flaky upload test and keep the retry count at three."
+    filler = " ".join(f"log{i}" for i in range(100))
+    middle = [f"{filler} {varying} {filler}" for varying in ("timeout " * 50, "schema " * 50)]
+    long, other_middle, other_head, other_tail = embedder.embed_queries(
+        [
+            f"{head} {middle[0]} {tail}",
+            f"{head} {middle[1]} {tail}",
+            f"what changed in the database schema last week? {middle[0]} {tail}",
+            f"{head} {middle[0]} summarise the deployment checklist for friday.",
+        ]
+    )
+    assert len(embedder._query_tokenizer.encode(f"{head} {middle[0]} {tail}").ids) > 3 * (
+        model.query_tokens
+    )
+    assert float(long @ other_middle) > 0.9999  # the middle is not read
+    assert float(long @ other_head) < 0.99
+    assert float(long @ other_tail) < 0.99
+
+
+def test_ends_keeps_both_special_tokens() -> None:
+    from mnemo.embed.local import ends
+
+    assert ends([0, 1, 2, 3], 8) == [0, 1, 2, 3]
+    assert ends(list(range(10)), 4) == [0, 1, 8, 9]
+    assert ends(list(range(10)), 5) == [0, 1, 7, 8, 9]
+
+
 def test_every_bundled_model_ships_its_files_and_export_script() -> None:
     root = Path(__file__).resolve().parent.parent
     for model in LOCAL_MODELS.values():

@@ -91,7 +91,9 @@ class EmbedderRegistry:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        vector = self.embed(handle, [text])[0]
+        embedder = self.get(handle)
+        with EMBED_SECONDS.labels(handle).time():
+            vector = embedder.embed_queries([text])[0]
         with self._lock:
             self._cache[key] = vector
             while len(self._cache) > self._cache_size:

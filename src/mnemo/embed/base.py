@@ -15,6 +15,10 @@ class Embedder(Protocol):
         """Return a (len(texts), dim) float32 array of unit vectors."""
         ...
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """The same for search queries, which a model may read differently (local.py)."""
+        ...
+
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -15,6 +15,7 @@ class LocalModel:
     directory: str  # under mnemo/embed/
     dim: int
     max_tokens: int  # sentence-transformers' max_seq_length
+    query_tokens: int  # a longer query is embedded from its two ends (local.py)
     pad_id: int
     token_type_ids: bool  # BERT graphs take them; MPNet's does not
     export_script: str
@@ -29,6 +30,7 @@ MPNET = LocalModel(
     directory="mpnet",
     dim=768,
     max_tokens=384,
+    query_tokens=128,
     pad_id=1,
     token_type_ids=False,
     export_script="scripts/export_mpnet_onnx.py",
@@ -38,6 +40,7 @@ MINILM = LocalModel(
     directory="minilm",
     dim=384,
     max_tokens=256,
+    query_tokens=128,
     pad_id=0,
     token_type_ids=True,
     export_script="scripts/export_minilm_onnx.py",

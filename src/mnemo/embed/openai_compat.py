@@ -33,6 +33,9 @@ class OpenAICompatibleEmbedder:
         self.dim = vectors.shape[1]
         return normalise(vectors)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)
+
     def _request(self, batch: list[str]) -> list[list[float]]:
         body = json.dumps({"model": self.model, "input": batch}).encode()
         headers = {"Content-Type": "application/json"}
