@@ -62,7 +62,17 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--cli-sessions", type=int, default=5)
+    parser.add_argument(
+        "--prompt-words",
+        type=int,
+        default=0,
+        help="lengthen the prompt with this many words of pasted text (a log, a diff)",
+    )
     args = parser.parse_args()
+    prompt = PROMPT
+    if args.prompt_words:
+        paste = random.Random(5).choices(vocabulary(), k=args.prompt_words)
+        prompt = f"{PROMPT}\n{' '.join(paste)}"[:2000]
     python = sys.executable
     mnemo = str(Path(python).with_name("mnemo"))
     results: dict[str, Any] = {}
@@ -103,10 +113,10 @@ def main() -> None:
                         f"/v1/agents/{agent_id}/archival-memory/batch", json={"passages": batch}
                     ).raise_for_status()
                 search_url = f"/v1/agents/{agent_id}/archival-memory/search"
-                client.get(search_url, params={"query": PROMPT, "top_k": 8})
+                client.get(search_url, params={"query": prompt, "top_k": 8})
                 results["server_search"] = timed(
                     lambda: client.get(
-                        search_url, params={"query": PROMPT + str(random.random()), "top_k": 8}
+                        search_url, params={"query": prompt + str(random.random()), "top_k": 8}
                     ),
                     args.runs,
                 )
@@ -120,7 +130,7 @@ def main() -> None:
                         "hook_event_name": "UserPromptSubmit",
                         "session_id": f"s{random.random()}",
                         "cwd": str(project),
-                        "prompt": PROMPT + f" {random.random()}",
+                        "prompt": f"{random.random()} {prompt}",
                     }
                 )
 
@@ -133,7 +143,7 @@ def main() -> None:
                 f"client.agents.passages.search({agent_id!r}, query=sys.stdin.read(), top_k=5)\n"
             )
             results["seed_style_letta_client_hook"] = timed(
-                lambda: run([python, "-c", seed_way], PROMPT, env), max(10, args.runs // 4)
+                lambda: run([python, "-c", seed_way], prompt, env), max(10, args.runs // 4)
             )
             results["hook_session_start_server_up"] = timed(
                 lambda: run([mnemo, "hook", "session-start"], start_payload, env), args.runs
