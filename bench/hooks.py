@@ -3,7 +3,8 @@
 Measured in one run, on one machine, against a warm server holding 10,000 passages for the
 project: a bare `python -c pass`, the server's own search time for the same prompt, our
 `mnemo hook user-prompt-submit`, the same lookup written the seed's way (importing letta_client),
-and `session-start` with the server up and down.
+`session-start` with the server up and down, and `post-tool-use` storing a memory (the first
+edit of a file, a failed command), which waits for the server to embed and store it.
 
     .venv/bin/python bench/hooks.py [--passages 10000] [--runs 40]
 
@@ -34,6 +35,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import free_port, sentences, serving, vocabulary
+from mnemo.config import DEFAULT_EMBEDDING
+from mnemo.embed.catalog import LOCAL_MODELS
 
 PROMPT = "why did the uploader retry test fail with a timeout after the last refactor"
 
@@ -63,6 +66,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--cli-sessions", type=int, default=5)
     parser.add_argument(
+        "--embedding",
+        choices=sorted(LOCAL_MODELS),
+        default=DEFAULT_EMBEDDING,
+        help="the server's default embedding model (default: %(default)s)",
+    )
+    parser.add_argument(
         "--prompt-words",
         type=int,
         default=0,
@@ -78,7 +87,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        with serving(tmp_path / "data") as (_process, url, _):
+        server = serving(tmp_path / "data", {"MNEMO_DEFAULT_EMBEDDING": args.embedding})
+        with server as (_process, url, _):
             project = tmp_path / "project"
             project.mkdir()
             subprocess.run(["git", "init", "-q", str(project)], check=True)
@@ -152,6 +162,7 @@ def main() -> None:
             results["hook_session_start_server_down"] = timed(
                 lambda: run([mnemo, "hook", "session-start"], start_payload, down), args.runs
             )
+            results.update(post_tool_use_timings(mnemo, project, env, args.runs))
             if args.cli_sessions:
                 results["cli_sessions"] = cli_sessions(url, tmp_path, args.cli_sessions)
     floor = results["python_c_pass"]["p50_ms"] + results["server_search"]["p50_ms"]
@@ -166,6 +177,52 @@ def main() -> None:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+EDITED_CODE = (
+    "def upload(path, retries=3):\n    for attempt in range(retries):\n        try:\n"
+    "            return client.put(path)\n        except TimeoutError:\n            continue\n"
+)
+FAILURE_OUTPUT = "Exit code 1\n" + "E   AssertionError: upload timed out after 3 retries\n" * 8
+
+
+def post_tool_use_timings(
+    mnemo: str, project: Path, env: dict[str, str], runs: int
+) -> dict[str, dict[str, float]]:
+    """`post-tool-use` for a file's first edit and for a failed command: each stores a memory."""
+    numbers = iter(range(10**9))
+
+    def edit() -> str:
+        return json.dumps(
+            {
+                "hook_event_name": "PostToolUse",
+                "session_id": "bench",
+                "cwd": str(project),
+                "tool_name": "Edit",
+                "tool_input": {
+                    "file_path": str(project / f"src/module_{next(numbers)}.py"),
+                    "old_string": "pass",
+                    "new_string": EDITED_CODE,
+                },
+                "tool_response": {},
+            }
+        )
+
+    def failure() -> str:
+        return json.dumps(
+            {
+                "hook_event_name": "PostToolUseFailure",
+                "session_id": "bench",
+                "cwd": str(project),
+                "tool_name": "Bash",
+                "tool_input": {"command": f"pytest tests/test_upload.py -k retry_{next(numbers)}"},
+                "error": FAILURE_OUTPUT,
+            }
+        )
+
+    hook = [mnemo, "hook", "post-tool-use"]
+    return {
+        "hook_post_tool_use_first_edit": timed(lambda: run(hook, edit(), env), runs),
+        "hook_post_tool_use_failed_command": timed(lambda: run(hook, failure(), env), runs),
+    }
 
 
 def cli_sessions(url: str, tmp_path: Path, runs: int) -> dict[str, Any]:
