@@ -34,9 +34,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import free_port, sentences, serving, vocabulary
-from mnemo.config import DEFAULT_EMBEDDING
-from mnemo.embed.catalog import LOCAL_MODELS
+from latency import add_embedding_option, free_port, sentences, serving, vocabulary
 
 PROMPT = "why did the uploader retry test fail with a timeout after the last refactor"
 
@@ -65,12 +63,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--cli-sessions", type=int, default=5)
-    parser.add_argument(
-        "--embedding",
-        choices=sorted(LOCAL_MODELS),
-        default=DEFAULT_EMBEDDING,
-        help="the server's default embedding model (default: %(default)s)",
-    )
+    add_embedding_option(parser)
     parser.add_argument(
         "--prompt-words",
         type=int,
@@ -190,33 +183,18 @@ def post_tool_use_timings(
     """`post-tool-use` for a file's first edit and for a failed command: each stores a memory."""
     numbers = iter(range(10**9))
 
+    def payload(event: str, tool: str, tool_input: dict[str, Any], **more: Any) -> str:
+        common = {"hook_event_name": event, "session_id": "bench", "cwd": str(project)}
+        return json.dumps({**common, "tool_name": tool, "tool_input": tool_input, **more})
+
     def edit() -> str:
-        return json.dumps(
-            {
-                "hook_event_name": "PostToolUse",
-                "session_id": "bench",
-                "cwd": str(project),
-                "tool_name": "Edit",
-                "tool_input": {
-                    "file_path": str(project / f"src/module_{next(numbers)}.py"),
-                    "old_string": "pass",
-                    "new_string": EDITED_CODE,
-                },
-                "tool_response": {},
-            }
-        )
+        path = str(project / f"src/module_{next(numbers)}.py")
+        change = {"file_path": path, "old_string": "pass", "new_string": EDITED_CODE}
+        return payload("PostToolUse", "Edit", change, tool_response={})
 
     def failure() -> str:
-        return json.dumps(
-            {
-                "hook_event_name": "PostToolUseFailure",
-                "session_id": "bench",
-                "cwd": str(project),
-                "tool_name": "Bash",
-                "tool_input": {"command": f"pytest tests/test_upload.py -k retry_{next(numbers)}"},
-                "error": FAILURE_OUTPUT,
-            }
-        )
+        command = {"command": f"pytest tests/test_upload.py -k retry_{next(numbers)}"}
+        return payload("PostToolUseFailure", "Bash", command, error=FAILURE_OUTPUT)
 
     hook = [mnemo, "hook", "post-tool-use"]
     return {

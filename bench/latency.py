@@ -235,6 +235,18 @@ def serving(
             process.wait()
 
 
+def add_embedding_option(
+    parser: argparse.ArgumentParser, meaning: str = "the servers' default embedding model"
+) -> None:
+    """`--embedding HANDLE`, one of the bundled models, the default one unless given."""
+    parser.add_argument(
+        "--embedding",
+        choices=sorted(LOCAL_MODELS),
+        default=DEFAULT_EMBEDDING,
+        help=f"{meaning} (default: %(default)s)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -254,12 +266,7 @@ def main() -> None:
         help="rounds each measurement's requests are split into, alternating between backends",
     )
     parser.add_argument("--database-url", help="PostgreSQL to use for the postgres backend")
-    parser.add_argument(
-        "--embedding",
-        choices=sorted(LOCAL_MODELS),
-        default=DEFAULT_EMBEDDING,
-        help="the server's default embedding model (default: %(default)s)",
-    )
+    add_embedding_option(parser)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/latency.json")
     args = parser.parse_args()
     model = {"MNEMO_DEFAULT_EMBEDDING": args.embedding}

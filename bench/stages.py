@@ -31,10 +31,9 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import postgres_log, postgres_url, sentences, vocabulary
+from latency import add_embedding_option, postgres_log, postgres_url, sentences, vocabulary
 from mnemo.api.app import build_service
-from mnemo.config import DEFAULT_EMBEDDING, Settings
-from mnemo.embed.catalog import LOCAL_MODELS
+from mnemo.config import Settings
 from mnemo.models import NewPassage
 from mnemo.store.base import PassageFilter
 
@@ -163,12 +162,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--database-url", help="PostgreSQL to use (default: an embedded one)")
-    parser.add_argument(
-        "--embedding",
-        choices=sorted(LOCAL_MODELS),
-        default=DEFAULT_EMBEDDING,
-        help="the service's default embedding model (default: %(default)s)",
-    )
+    add_embedding_option(parser, "the service's default embedding model")
     parser.add_argument(
         "--explain", type=Path, help="write the plans of one search and one insert here"
     )

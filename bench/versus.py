@@ -27,9 +27,17 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import ROOT, Target, measure, postgres_url, seed, sentences, serving, vocabulary
-from mnemo.config import DEFAULT_EMBEDDING
-from mnemo.embed.catalog import LOCAL_MODELS
+from latency import (
+    ROOT,
+    Target,
+    add_embedding_option,
+    measure,
+    postgres_url,
+    seed,
+    sentences,
+    serving,
+    vocabulary,
+)
 
 
 @contextmanager
@@ -54,12 +62,7 @@ def main() -> None:
     )
     parser.add_argument("--baseline", required=True, help="git revision to compare against")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument(
-        "--embedding",
-        choices=sorted(LOCAL_MODELS),
-        default=DEFAULT_EMBEDDING,
-        help="the servers' default embedding model (default: %(default)s)",
-    )
+    add_embedding_option(parser)
     parser.add_argument("--passages", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=400, help="timed requests of each kind")
     parser.add_argument("--rounds", type=int, default=20)
