@@ -309,6 +309,8 @@ def test_upgrade_drops_the_postings_blocks_already_hold(postgres_url: str) -> No
         mine = PassageFilter(agent_ids=[passages[0].agent_id])
         assert [pid for pid, _ in store.lexical_search("rollback", mine, 5)] == [passages[0].id]
         assert len(store.lexical_search("canary", mine, 50)) == 29
+        # Released here: a closed connection's backend may hold its locks a moment longer.
+        other.execute("SELECT pg_advisory_unlock(%s)", (postgres_postings.COMPACT_LOCK,))
     store.compactor.compact()
     assert _postings(url) == _expected_postings(url)
     store.close()

@@ -225,5 +225,7 @@ def test_compaction_waits_for_no_writer_and_no_other_replica(postgres_url: str) 
         other.execute("SELECT pg_advisory_lock(%s)", (postgres_postings.COMPACT_LOCK,))
         with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
             assert postgres_postings.compact(conn) == 0
+        # Released here: a closed connection's backend may hold its locks a moment longer.
+        other.execute("SELECT pg_advisory_unlock(%s)", (postgres_postings.COMPACT_LOCK,))
     assert store.compactor.compact() == 10
     store.close()
