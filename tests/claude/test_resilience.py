@@ -125,6 +125,37 @@ def test_projects_are_isolated(hooks: HookRunner, server: ServerProcess, tmp_pat
     assert "invoice_rounding.py" in own["hookSpecificOutput"]["additionalContext"]
 
 
+def test_a_question_after_a_long_paste_still_finds_its_memory(
+    hooks: HookRunner, tmp_path: Path
+) -> None:
+    project = git_project(tmp_path / "billing", "# Billing\nInvoices.\n")
+    hooks.run("session-start", payload("SessionStart", project, source="startup", session="s1"))
+    hooks.run(
+        "post-tool-use", edit(project, "invoice_rounding.py", "ROUND_HALF_EVEN for invoice totals")
+    )
+    paste = "INFO worker heartbeat ok queue=0 latency=3ms\n" * 100  # 4,600 characters
+
+    def injected(prompt: str, session: str) -> str:
+        _, reply = hooks.run(
+            "user-prompt-submit",
+            payload("UserPromptSubmit", project, session=session, prompt=prompt),
+        )
+        return reply["hookSpecificOutput"]["additionalContext"] if reply else ""
+
+    assert "invoice_rounding.py" not in injected(paste, "s2")
+    question = "how are invoice totals rounded in invoice_rounding.py?"
+    assert "invoice_rounding.py" in injected(f"{paste}{question}", "s3")
+
+
+def test_both_ends_keeps_the_beginning_and_the_end() -> None:
+    from mnemo.claude.hooks import both_ends
+
+    assert both_ends("short", 2000) == "short"
+    assert both_ends("abcdefghij", 5) == "ab\nij"
+    long = "a" * 3000 + "why?"
+    assert len(both_ends(long, 2000)) == 2000 and both_ends(long, 2000).endswith("why?")
+
+
 def test_injection_budgets(hooks: HookRunner, server: ServerProcess, tmp_path: Path) -> None:
     project = git_project(
         tmp_path / "big", "# Big\n" + "A long readme line about the project.\n" * 200

@@ -26,6 +26,10 @@ TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
+# A prompt searches with at most this many characters: its beginning and its end, where the
+# question beside a paste is (the server embeds a long query from its two ends too).
+QUERY_CHARS = 2000
+
 TRIVIAL = re.compile(
     r"^\s*(y|n|yes|no|ok|okay|k|sure|thanks?|thank you|ty|go|go on|continue|proceed|next|done|"
     r"lgtm|great|nice|cool|perfect|do it|yep|nope)\s*[.!?]*\s*$",
@@ -175,7 +179,7 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
     agent_id = hook.agent_id(create=False)
     if not agent_id:
         return None
-    query = redact(prompt)[0][:2000]
+    query = both_ends(redact(prompt)[0], QUERY_CHARS)
     found = hook.client.search(agent_id, query, top_k=hook.config.prompt_top_k)
     injected = set(state.load(hook.state, hook.session_id).get("injected", []))
     results = [
@@ -189,6 +193,15 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
     with state.update(hook.state, hook.session_id) as data:
         data["injected"] = sorted(set(data.get("injected", [])) | set(shown))
     return {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text}}
+
+
+def both_ends(text: str, limit: int) -> str:
+    """`text`, or when longer than `limit` its beginning and its end joined by a newline,
+    `limit` characters in all."""
+    if len(text) <= limit:
+        return text
+    head = limit // 2
+    return f"{text[:head]}\n{text[len(text) - (limit - head - 1) :]}"
 
 
 def pre_tool_use(hook: Hook) -> dict[str, Any] | None:
