@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mnemo.remote.spool import Spool
 
 
 def git_project(path: Path, readme: str = "# Demo uploader\nUploads files with retries.\n") -> Path:
@@ -19,6 +22,34 @@ def git_project(path: Path, readme: str = "# Demo uploader\nUploads files with r
     (path / "README.md").write_text(readme)
     (path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
     return path
+
+
+def settle(state: Path, delivered: bool = True, timeout: float = 30.0) -> None:
+    """Wait for the background writers hooks started (hooks.WORKER_PID, the spool's replay
+    lock) to finish, and with `delivered` for every spooled write to be on the server: a
+    writer deletes each one once the server has stored it."""
+    deadline = time.monotonic() + timeout
+    spool = state / "spool"
+    try:
+        pid = int((state / "worker.pid").read_text())
+    except FileNotFoundError:
+        pid = 0
+    while (
+        (pid and _running(pid))
+        or Spool(str(spool)).replaying()
+        or (delivered and list(spool.glob("*.json")))
+    ):
+        assert time.monotonic() < deadline, f"writes still spooled: {list(spool.glob('*.json'))}"
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie nobody reaped has finished)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return False
+    return fields[0] != "Z"
 
 
 @dataclass
@@ -58,6 +89,9 @@ class HookRunner:
         assert result.returncode == 0, result.stderr
         reply = json.loads(result.stdout) if result.stdout.strip() else None
         return result, reply
+
+    def settle(self, delivered: bool = True) -> None:
+        settle(self.state, delivered)
 
     def cli(
         self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None

@@ -82,6 +82,7 @@ def test_missing_api_key_is_reported_and_writes_wait_in_the_spool(tmp_path: Path
         assert reply is not None and "401" in reply["systemMessage"]
         edit = write_a_py(project)
         hooks.run("post-tool-use", edit)
+        hooks.settle(delivered=False)  # refused: the writer leaves it for a key
         spool = hooks.state / "spool"
         assert len(list(spool.glob("*.json"))) == 1
         assert not (spool / "failed").exists()
@@ -186,6 +187,7 @@ def test_spooled_writes_follow_the_project_to_its_new_agent(
     offline = HookRunner(home=hooks.home, url=f"http://127.0.0.1:{free_port()}")
     edit = write_a_py(project)
     offline.run("post-tool-use", edit)
+    offline.settle(delivered=False)  # the writer found no server and stopped
     spool = hooks.state / "spool"
     assert len(list(spool.glob("*.json"))) == 1
     assert httpx.delete(f"{server.url}/v1/agents/{old['id']}").status_code == 200

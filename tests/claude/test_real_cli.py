@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from mnemo.remote.project import agent_name
-from tests.claude.conftest import git_project
+from tests.claude.conftest import git_project, settle
 from tests.claude.messages_api import ScriptedAPI, ToolUse, result_text
 from tests.conftest import ServerProcess
 
@@ -131,6 +131,7 @@ class Session:
         return found[0]["id"]
 
     def passages(self, **metadata: str) -> list[dict[str, Any]]:
+        settle(self.home / ".local" / "state" / "mnemo")  # the hooks' background writes
         params = {"limit": 1000, **{f"metadata.{k}": v for k, v in metadata.items()}}
         return httpx.get(
             f"{self.server.url}/v1/agents/{self.agent()}/archival-memory", params=params

@@ -62,6 +62,7 @@ def test_server_down_spools_then_replays_exactly_once(tmp_path: Path) -> None:
     keep = tmp_path / "copy.json"
     shutil.copy(spooled[0], keep)
 
+    hooks.settle(delivered=False)  # the background writer found no server and stopped
     server = start_server(tmp_path / "data", port=port)
     try:
         replayed = hooks.cli("hook", "replay")
@@ -97,6 +98,7 @@ def test_projects_are_isolated(hooks: HookRunner, server: ServerProcess, tmp_pat
     hooks.run(
         "post-tool-use", edit(alpha, "invoice_rounding.py", "ROUND_HALF_EVEN for invoice totals")
     )
+    hooks.settle()
     _, reply = hooks.run(
         "user-prompt-submit",
         payload(
@@ -133,6 +135,7 @@ def test_a_question_after_a_long_paste_still_finds_its_memory(
     hooks.run(
         "post-tool-use", edit(project, "invoice_rounding.py", "ROUND_HALF_EVEN for invoice totals")
     )
+    hooks.settle()
     paste = "INFO worker heartbeat ok queue=0 latency=3ms\n" * 100  # 4,600 characters
 
     def injected(prompt: str, session: str) -> str:
@@ -164,6 +167,7 @@ def test_injection_budgets(hooks: HookRunner, server: ServerProcess, tmp_path: P
         hooks.run(
             "post-tool-use", edit(project, f"module_{i}.py", "parser tokenizer lexer grammar " * 20)
         )
+    hooks.settle()
     _, reply = hooks.run(
         "session-start",
         payload("SessionStart", project, source="startup", session="b1"),
@@ -225,6 +229,7 @@ def test_private_spans_never_leave_the_hook(
         "post-tool-use",
         edit(project, "notes.md", "public part <private>my bank pin 4321</private> end"),
     )
+    hooks.settle()
     with server.client() as http:
         agent = http.get("/v1/agents/", params={"name": agent_name(project.resolve())}).json()[0]
         texts = [p["text"] for p in http.get(f"/v1/agents/{agent['id']}/archival-memory").json()]
@@ -251,6 +256,7 @@ def test_agent_id_override(hooks: HookRunner, server: ServerProcess, tmp_path: P
         agent = http.post("/v1/agents/", json={"name": "pinned"}).json()
     project = git_project(tmp_path / "pinned")
     hooks.run("post-tool-use", edit(project, "p.py"), MNEMO_AGENT_ID=agent["id"])
+    hooks.settle()
     stored = httpx.get(f"{server.url}/v1/agents/{agent['id']}/archival-memory").json()
     assert [p["metadata"]["path"] for p in stored] == ["p.py"]
 

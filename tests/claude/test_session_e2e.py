@@ -170,6 +170,7 @@ def run_first_session(hooks: HookRunner, project: Path, transcript: Path) -> Non
         ),
     )
     hooks.run("session-end", payload("SessionEnd", project, transcript, reason="prompt_input_exit"))
+    hooks.settle()
 
 
 def test_session_is_remembered_by_the_next(

@@ -26,6 +26,8 @@ TYPE_CHECKING = False  # typing costs a hook ~4 ms to import; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
+WORKER_PID = "worker.pid"  # in the state dir: the last background writer a hook started
+
 # A prompt searches with at most this many characters: its beginning and its end, where the
 # question beside a paste is (the server embeds a long query from its two ends too).
 QUERY_CHARS = 2000
@@ -94,16 +96,29 @@ class Hook:
             print(f"mnemo: {exc}; writes wait in the spool", file=sys.stderr)
             return None
 
-    def write(self, path: str, body: Any, key: str) -> None:
+    def write(self, path: str, body: Any, key: str, background: bool = False) -> None:
         """POST to `/v1/agents/{agent}<path>`; spooled when the server is down, and spooled
-        with the project root when even the agent id is not known yet."""
+        with the project root when even the agent id is not known yet. In the `background`,
+        once the agent is known, the write goes to the spool at once and a detached writer
+        sends it: the hook does not wait for the server to embed and store it."""
+        spool = self.client.spool
+        assert spool is not None
         agent_id = self.agent_id()
         if agent_id is None:
-            assert self.client.spool is not None
-            self.client.spool.add("POST", path, body, key, {"project_root": str(self.root)})
+            spool.add("POST", path, body, key, {"project_root": str(self.root)})
             return
         context = {"project_root": str(self.root), "agent_path": path}
-        self.client.write("POST", queries.agent_path(agent_id) + path, body, key, context)
+        target = queries.agent_path(agent_id) + path
+        if not background:
+            self.client.write("POST", target, body, key, context)
+            return
+        spool.add("POST", target, body, key, context)
+        if not spool.replaying():
+            from mnemo.claude import launcher
+
+            pid = launcher.detached(["hook", "replay"], os.path.join(self.state, "worker.log"))
+            with open(os.path.join(self.state, WORKER_PID), "w") as file:
+                file.write(str(pid))
 
     def resolve_spooled(self, entry: dict[str, Any], stale: bool = False) -> str:
         """Where a spooled write goes: the project's agent (looked up again when the one it
@@ -121,13 +136,20 @@ class Hook:
         return queries.agent_path(agent_id) + (entry["path"] if suffix is None else suffix)
 
     def remember(
-        self, text: str, kind: str, metadata: dict[str, Any], key: str | None = None
+        self,
+        text: str,
+        kind: str,
+        metadata: dict[str, Any],
+        key: str | None = None,
+        background: bool = False,
     ) -> str:
-        """Store a typed passage (spooled if the server is down). Returns its idempotency key."""
+        """Store a typed passage (spooled if the server is down; see `write` for the
+        `background`). Returns its idempotency key."""
         key = key or os.urandom(16).hex()
         meta = {"session_id": self.session_id, "source": "claude-code", **metadata}
         meta = {k: redact(v)[0] if isinstance(v, str) else v for k, v in meta.items()}
-        self.write("/archival-memory", queries.passage_body(redact(text)[0], kind, None, meta), key)
+        body = queries.passage_body(redact(text)[0], kind, None, meta)
+        self.write("/archival-memory", body, key, background)
         return key
 
 
@@ -231,6 +253,8 @@ def pre_tool_use(hook: Hook) -> dict[str, Any] | None:
 
 
 def post_tool_use(hook: Hook) -> dict[str, Any] | None:
+    """Memories of edits, failed commands and their fixes, sent in the background: the hook
+    returns once a write is in the spool, not after the server has embedded it."""
     tool = str(hook.payload.get("tool_name") or "")
     tool_input = hook.payload.get("tool_input") or {}
     if tool in EDIT_TOOLS:
@@ -262,6 +286,7 @@ def _record_edit(hook: Hook, tool: str, tool_input: dict[str, Any]) -> None:
         text + (f": {snippet}" if snippet else ""),
         "file_change",
         {"path": rel, "operation": operation, "tool": tool},
+        background=True,
     )
 
 
@@ -291,6 +316,7 @@ def _record_command(hook: Hook, command: str) -> None:
             f"Command failed (exit {status}): {command[:300]}\nError: {tail}",
             "command_failure",
             {"command": command[:500], "exit_code": status},
+            background=True,
         )
         with state.update(hook.state, hook.session_id) as data:
             data.setdefault("failures", {})[key] = {
@@ -314,6 +340,7 @@ def _record_command(hook: Hook, command: str) -> None:
                 "fixes_command": failure["command"],
                 "fixes_event": failure["event"],
             },
+            background=True,
         )
 
 

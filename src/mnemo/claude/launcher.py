@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from urllib.parse import urlsplit
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SERVER_RECORD = "server-{port}.json"  # in the state dir: what the server on a port serves
@@ -72,6 +71,8 @@ def recorded_server(state: str, port: int) -> dict[str, str]:
 def start_server(url: str, state: str) -> bool:
     """Start `mnemo serve` for a local URL unless one is already starting or running, on the
     data the server last started on that port served. Returns True when this call launched it."""
+    from urllib.parse import urlsplit  # not on the per-call hooks' path, which start workers
+
     parts = urlsplit(url)
     if parts.hostname not in LOCAL_HOSTS:
         return False

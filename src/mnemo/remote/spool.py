@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     Resolve = Callable[[dict[str, Any], bool], str]
 
 
+LOCK = ".replay.lock"
+
+
 class Spool:
     def __init__(self, directory: str) -> None:
         self.directory = directory
@@ -77,6 +80,18 @@ class Spool:
     def pending(self) -> int:
         return len(self.names())
 
+    def replaying(self) -> bool:
+        """Whether a replay holds the queue now (it looks for new writes before it stops)."""
+        import fcntl
+
+        os.makedirs(self.directory, exist_ok=True)
+        with open(os.path.join(self.directory, LOCK), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            return False
+
     def replay(
         self, transport: Transport, deadline: float | None = None, resolve: Resolve | None = None
     ) -> int:
@@ -85,41 +100,54 @@ class Spool:
         when that answers 404 it is asked again with `stale` true (e.g. the project's agent was
         replaced) and the write retried once. A write the server still rejects (4xx) moves to
         `failed/`. Returns how many were delivered. Safe to run concurrently: one replayer at
-        a time."""
+        a time, and it looks again after letting go, so a write queued while another caller
+        found it busy is not left behind."""
         if not os.path.isdir(self.directory):
             return 0
         import fcntl
 
-        with open(os.path.join(self.directory, ".replay.lock"), "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return 0
-            delivered = 0
-            for name in self.names():
-                if deadline is not None and time.monotonic() > deadline:
-                    break
-                item = os.path.join(self.directory, name)
+        delivered = 0
+        tried: set[str] = set()
+        while True:
+            with open(os.path.join(self.directory, LOCK), "w") as lock:
                 try:
-                    with open(item, encoding="utf-8") as file:
-                        entry = json.load(file)
-                except (OSError, ValueError):
-                    continue
-                try:
-                    _deliver(transport, entry, resolve)
-                except Unreachable:
-                    break
-                except ApiError as exc:
-                    if retryable(exc.status):
-                        break
-                    failed = os.path.join(self.directory, "failed")
-                    os.makedirs(failed, exist_ok=True)
-                    os.replace(item, os.path.join(failed, name))
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(item)
-                delivered += 1
-            return delivered
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return delivered
+                for name in self.names():
+                    if deadline is not None and time.monotonic() > deadline:
+                        return delivered
+                    tried.add(name)
+                    outcome = self._replay_one(transport, name, resolve)
+                    if outcome is None:
+                        return delivered
+                    delivered += outcome
+            if not set(self.names()) - tried:
+                return delivered
+
+    def _replay_one(self, transport: Transport, name: str, resolve: Resolve | None) -> int | None:
+        """Deliver one queued write: 1 when it went, 0 when it was set aside (unreadable, or
+        rejected for good into `failed/`), None when the server cannot take writes now."""
+        item = os.path.join(self.directory, name)
+        try:
+            with open(item, encoding="utf-8") as file:
+                entry = json.load(file)
+        except (OSError, ValueError):
+            return 0
+        try:
+            _deliver(transport, entry, resolve)
+        except Unreachable:
+            return None
+        except ApiError as exc:
+            if retryable(exc.status):
+                return None
+            failed = os.path.join(self.directory, "failed")
+            os.makedirs(failed, exist_ok=True)
+            os.replace(item, os.path.join(failed, name))
+            return 0
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(item)
+        return 1
 
 
 def _deliver(transport: Transport, entry: dict[str, Any], resolve: Resolve | None) -> None:
