@@ -4,7 +4,7 @@ Measured in one run, on one machine, against a warm server holding 10,000 passag
 project: a bare `python -c pass`, the server's own search time for the same prompt, our
 `mnemo hook user-prompt-submit`, the same lookup written the seed's way (importing letta_client),
 `session-start` with the server up and down, and `post-tool-use` storing a memory (the first
-edit of a file, a failed command), which waits for the server to embed and store it.
+edit of a file, a failed command) through the spool and a background writer.
 
     .venv/bin/python bench/hooks.py [--passages 10000] [--runs 40]
 
