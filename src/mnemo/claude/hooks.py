@@ -114,11 +114,15 @@ class Hook:
             return
         spool.add("POST", target, body, key, context)
         if not spool.replaying():
-            from mnemo.claude import launcher
+            self.start_replay()
 
-            pid = launcher.detached(["hook", "replay"], os.path.join(self.state, "worker.log"))
-            with open(os.path.join(self.state, WORKER_PID), "w") as file:
-                file.write(str(pid))
+    def start_replay(self) -> None:
+        """Send the spool from a detached writer (`hook replay`), its pid in WORKER_PID."""
+        from mnemo.claude import launcher
+
+        pid = launcher.detached(["hook", "replay"], os.path.join(self.state, "worker.log"))
+        with open(os.path.join(self.state, WORKER_PID), "w") as file:
+            file.write(str(pid))
 
     def resolve_spooled(self, entry: dict[str, Any], stale: bool = False) -> str:
         """Where a spooled write goes: the project's agent (looked up again when the one it
@@ -164,9 +168,7 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
             launcher.start_server(hook.config.url, hook.state)
         return None
     if hook.client.pending():
-        from mnemo.claude import launcher
-
-        launcher.detached(["hook", "replay"], os.path.join(hook.state, "worker.log"))
+        hook.start_replay()
     agent_id = project.ensure_agent(hook.client, hook.state, hook.root, verify=True)
     blocks = hook.client.blocks(agent_id)
     summaries = hook.client.session_summaries(agent_id, hook.config.recent_sessions)

@@ -82,15 +82,9 @@ class Spool:
 
     def replaying(self) -> bool:
         """Whether a replay holds the queue now (it looks for new writes before it stops)."""
-        import fcntl
-
         os.makedirs(self.directory, exist_ok=True)
         with open(os.path.join(self.directory, LOCK), "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return True
-            return False
+            return not _taken(lock)
 
     def replay(
         self, transport: Transport, deadline: float | None = None, resolve: Resolve | None = None
@@ -104,15 +98,11 @@ class Spool:
         found it busy is not left behind."""
         if not os.path.isdir(self.directory):
             return 0
-        import fcntl
-
         delivered = 0
         tried: set[str] = set()
         while True:
             with open(os.path.join(self.directory, LOCK), "w") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
+                if not _taken(lock):
                     return delivered
                 for name in self.names():
                     if deadline is not None and time.monotonic() > deadline:
@@ -148,6 +138,18 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(item)
         return 1
+
+
+def _taken(lock: Any) -> bool:
+    """Whether this process now holds the replay lock on the open file `lock` (released with
+    the file); False when another replayer holds it."""
+    import fcntl
+
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def _deliver(transport: Transport, entry: dict[str, Any], resolve: Resolve | None) -> None:
