@@ -97,13 +97,15 @@ def reindex_command(args: argparse.Namespace, only_if_outdated: bool = False) ->
             return 0
         if only_if_outdated and service.keywords_current():
             return 0
-        total = service.store.count_passages()
+        counts = service.store.counts()
+        total = counts["passages"] + counts["messages"]
 
         def progress(done: int) -> None:
-            print(f"\rkeyword index: {done:,}/{total:,} passages", end="", file=sys.stderr)
+            done_of = f"{done:,}/{total:,}"
+            print(f"\rkeyword index: {done_of} passages and messages", end="", file=sys.stderr)
 
         done = service.reindex_keywords(progress)
-        print(f"\rkeyword index: {done:,} passages re-analysed", file=sys.stderr)
+        print(f"\rkeyword index: {done:,} passages and messages re-analysed", file=sys.stderr)
     finally:
         service.store.close()
     return 0

@@ -110,6 +110,9 @@ class Message:
     is_err: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
+    # The analysed terms of the messages before it in its conversation, indexed with it for
+    # keyword search (see MemoryService.with_message_context); never shown to clients.
+    context: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -56,6 +56,9 @@ MIN_CANDIDATES = 50  # per ranker, before fusion
 CONTEXT_PASSAGES = 2
 CONTEXT_WINDOW = timedelta(hours=1)
 MAX_CONTEXT_TERMS = 256
+# The last items of a stream (an agent's passages, a conversation's messages): when each was
+# created, and its terms.
+Recent = list[tuple[datetime, list[str]]]
 
 
 class MemoryService:
@@ -412,13 +415,39 @@ class MemoryService:
             ),
             Page(limit=CONTEXT_PASSAGES),
         )
-        previous: list[tuple[Passage, list[str]]] = []
+        previous: Recent = []
         for passage in stored[::-1]:  # oldest first
-            previous = _remember(previous, passage)
+            previous = _remember(previous, passage.created_at, passage.text)
         for passage in passages:
-            passage.context = _context(previous, passage)
-            previous = _remember(previous, passage)
+            passage.context = _context(previous, passage.created_at)
+            previous = _remember(previous, passage.created_at, passage.text)
         return passages
+
+    def with_message_context(self, messages: list[Message]) -> list[Message]:
+        """Give each new message its context: the terms of the CONTEXT_PASSAGES messages before
+        it in its conversation (earlier in the list, then the conversation's latest stored
+        ones), those created at most CONTEXT_WINDOW earlier. A reply is then found by the words
+        of the question it answers, as a passage is by the turns before it."""
+        recent: dict[tuple[str, str | None], Recent] = {}
+        for message in messages:
+            key = (message.agent_id, message.conversation_id)
+            if key not in recent:
+                stored = self.store.list_messages(
+                    MessageFilter(
+                        agent_ids=[message.agent_id],
+                        conversation_id=message.conversation_id,
+                        start=message.created_at - CONTEXT_WINDOW,
+                        end=message.created_at,
+                    ),
+                    Page(limit=CONTEXT_PASSAGES),
+                )
+                recent[key] = []
+                for before in stored[::-1]:  # oldest first
+                    if before.conversation_id == message.conversation_id:
+                        recent[key] = _remember(recent[key], before.created_at, before.content)
+            message.context = _context(recent[key], message.created_at)
+            recent[key] = _remember(recent[key], message.created_at, message.content)
+        return messages
 
     def reembed(
         self,
@@ -474,28 +503,49 @@ class MemoryService:
         return self.store.analyzer_version() == ANALYZER_VERSION
 
     def reindex_keywords(self, progress: Callable[[int], None] | None = None) -> int:
-        """Re-analyse every passage, its context included, and rewrite the keyword postings
-        (after an analyzer change). Streams the passages in pages; `progress` gets the number
-        done after each batch. Safe to interrupt: the next run starts over."""
+        """Re-analyse every passage and recall message, their context included, and rewrite
+        the keyword postings (after an analyzer change). Streams them in pages; `progress`
+        gets the number done after each batch. Safe to interrupt: the next run starts over."""
+        done = 0
 
-        def batches() -> Iterator[list[Passage]]:
-            done = 0
-            # Agent by agent: each agent's passages come in order from its own index, where a
-            # listing of every passage would sort the whole table for each page.
-            for agent in _drain(lambda page: self.store.list_agents(AgentFilter(), page)):
-                previous: list[tuple[Passage, list[str]]] = []
+        def counted(page: list[Any]) -> list[Any]:
+            nonlocal done
+            done += len(page)
+            if progress is not None:
+                progress(done)
+            return page
+
+        # Agent by agent: each agent's items come in order from its own index, where a listing
+        # of every item would sort the whole table for each page.
+        agents = _drain(lambda page: self.store.list_agents(AgentFilter(), page))
+
+        def passages() -> Iterator[list[Passage]]:
+            for agent in agents:
+                previous: Recent = []
                 for page in _pages(
                     lambda p, a=agent.id: self.store.list_passages(PassageFilter([a]), p)
                 ):
                     for passage in page:
-                        passage.context = _context(previous, passage)
-                        previous = _remember(previous, passage)
-                    yield page
-                    done += len(page)
-                    if progress is not None:
-                        progress(done)
+                        passage.context = _context(previous, passage.created_at)
+                        previous = _remember(previous, passage.created_at, passage.text)
+                    yield counted(page)
 
-        return self.store.reindex_keywords(batches(), ANALYZER_VERSION)
+        def messages() -> Iterator[list[Message]]:
+            for agent in agents:
+                conversations: dict[str | None, Recent] = {}
+                for page in _pages(
+                    lambda p, a=agent.id: self.store.list_messages(MessageFilter([a]), p)
+                ):
+                    for message in page:
+                        previous = conversations.get(message.conversation_id, [])
+                        message.context = _context(previous, message.created_at)
+                        conversations[message.conversation_id] = _remember(
+                            previous, message.created_at, message.content
+                        )
+                    yield counted(page)
+
+        self.store.reindex_keywords(passages(), ANALYZER_VERSION, messages())
+        return done
 
     def _new_passage(self, agent: Agent, item: NewPassage) -> Passage:
         text = item.text or ""
@@ -734,7 +784,7 @@ class MemoryService:
 
     def add_messages(self, agent_id: str, items: Sequence[NewMessage]) -> list[Message]:
         self.get_agent(agent_id)
-        messages = self._new_messages(agent_id, items)
+        messages = self.with_message_context(self._new_messages(agent_id, items))
         self.store.insert_messages(messages)
         return messages
 
@@ -849,7 +899,11 @@ class MemoryService:
                         raise InvalidInput(f"agent file: block {file_block_id!r} is not defined")
                     blocks[file_block_id] = self._new_block(block_spec, owner=agent.id)
                     new_blocks.append(blocks[file_block_id])
-            messages = [] if strip_messages else self._new_messages(agent.id, spec.messages)
+            messages = (
+                []
+                if strip_messages
+                else self.with_message_context(self._new_messages(agent.id, spec.messages))
+            )
             passages = self.with_context([self._new_passage(agent, item) for item in spec.passages])
             vectors = self.embedders.embed(agent.embedding, [p.text for p in passages])
             contents.append(
@@ -1001,18 +1055,18 @@ def _pages(fetch: Any, batch: int = 500) -> Iterator[list[Any]]:
         after = page[-1].id
 
 
-def _remember(
-    previous: list[tuple[Passage, list[str]]], passage: Passage
-) -> list[tuple[Passage, list[str]]]:
-    """The last CONTEXT_PASSAGES passages with their terms, once `passage` is written."""
-    return [*previous, (passage, analyze(passage.text))][-CONTEXT_PASSAGES:]
+def _remember(previous: Recent, created_at: datetime, text: str) -> Recent:
+    """The last CONTEXT_PASSAGES items of a stream with their terms, once one created at
+    `created_at` with `text` is written."""
+    return [*previous, (created_at, analyze(text))][-CONTEXT_PASSAGES:]
 
 
-def _context(previous: list[tuple[Passage, list[str]]], passage: Passage) -> list[str]:
-    """The terms `passage` is also found by: those of the passages before it (given oldest
-    first, with their terms), nearest first, of each created at most CONTEXT_WINDOW earlier."""
+def _context(previous: Recent, created_at: datetime) -> list[str]:
+    """The terms an item created at `created_at` is also found by: those of the items before
+    it (given oldest first, with their terms), nearest first, of each created at most
+    CONTEXT_WINDOW earlier."""
     context: list[str] = []
     for before, terms in reversed(previous):
-        if timedelta(0) <= passage.created_at - before.created_at <= CONTEXT_WINDOW:
+        if timedelta(0) <= created_at - before <= CONTEXT_WINDOW:
             context.extend(terms)
     return context[:MAX_CONTEXT_TERMS]

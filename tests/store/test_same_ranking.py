@@ -1,5 +1,6 @@
 """Both backends rank alike: the same passages, inserted through the service in the same order,
-come back as the same ids in the same order with the same scores, in every search mode."""
+come back as the same ids in the same order with the same scores, in every search mode; and so
+do recall messages."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 
 from mnemo.config import Settings
 from mnemo.embed import EmbedderRegistry
-from mnemo.models import NewPassage
+from mnemo.models import NewMessage, NewPassage
 from mnemo.service import SEARCH_MODES, MemoryService
-from mnemo.store.base import Page, PassageFilter
+from mnemo.store.base import MessageFilter, Page, PassageFilter
 from mnemo.store.postgres import PostgresStore
 from mnemo.store.sqlite import SQLiteStore
 from tests.postgres import fresh_database
@@ -105,6 +106,56 @@ def test_a_passage_is_found_by_the_words_of_the_one_before_it(tmp_path: Path) ->
     assert stored["Melanie: W"][:3] == ["carolin", "went", "lgbtq"]
     assert stored["CI fails w"] == []  # 90 minutes after the turn before it
     service.store.close()
+
+
+def _load_messages(service: MemoryService) -> str:
+    """TEXTS as two conversations' messages, in two imports."""
+    agent = service.create_agent(name="same")
+    items = [
+        NewMessage(
+            message_type="user_message" if i % 2 == 0 else "assistant_message",
+            content=text,
+            conversation_id="s1" if i < 6 else "s2",
+            created_at=START + timedelta(minutes=i),
+        )
+        for i, text in enumerate(TEXTS)
+    ]
+    service.add_messages(agent.id, items[:5])
+    service.add_messages(agent.id, items[5:])
+    return agent.id
+
+
+def test_sqlite_and_postgres_rank_messages_the_same(tmp_path: Path, postgres_url: str) -> None:
+    sqlite = _service(SQLiteStore(tmp_path / "same.sqlite3"), tmp_path)
+    postgres = _service(PostgresStore(fresh_database(postgres_url)), tmp_path)
+    try:
+        agents = {"sqlite": _load_messages(sqlite), "postgres": _load_messages(postgres)}
+        filters = [
+            lambda a: MessageFilter(agent_ids=[a]),
+            lambda a: MessageFilter(agent_ids=[a], conversation_id="s2"),
+            lambda a: MessageFilter(agent_ids=[a], message_types=["user_message"]),
+        ]
+        for query in QUERIES:
+            for narrowed in filters:
+                ranked = {
+                    name: [
+                        (m.content, score)
+                        for m, score in service.search_messages(query, narrowed(agents[name]), 5)
+                    ]
+                    for name, service in (("sqlite", sqlite), ("postgres", postgres))
+                }
+                assert [t for t, _ in ranked["sqlite"]] == [t for t, _ in ranked["postgres"]]
+                assert [s for _, s in ranked["sqlite"]] == pytest.approx(
+                    [s for _, s in ranked["postgres"]], rel=1e-5
+                )
+        everything = sqlite.search_messages("LGBTQ support group", filters[0](agents["sqlite"]), 5)
+        # The reply is found by the words of the message before it in its conversation.
+        assert [m.content[:12] for m, _ in everything][:2] == ["Caroline: I ", "Melanie: Wow"]
+        in_s2 = sqlite.search_messages("helm rollout", filters[1](agents["sqlite"]), 5)
+        assert in_s2 and all(m.conversation_id == "s2" for m, _ in in_s2)
+    finally:
+        sqlite.store.close()
+        postgres.store.close()
 
 
 def _all() -> Page:

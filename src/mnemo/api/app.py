@@ -39,10 +39,14 @@ def build_service(settings: Settings) -> MemoryService:
     service = MemoryService(open_store(settings), embedders, settings)
     # Replicas that do not migrate leave this to `mnemo migrate` (the Helm migration job).
     if settings.migrate_on_start and not service.keywords_current():
-        total = service.store.count_passages()
-        log.info("re-analysing %d passages for keyword search (text.py changed)", total)
+        counts = service.store.counts()
+        log.info(
+            "re-analysing %d passages and %d messages for keyword search",
+            counts["passages"],
+            counts["messages"],
+        )
         done = service.reindex_keywords()
-        log.info("keyword index rebuilt: %d passages", done)
+        log.info("keyword index rebuilt: %d passages and messages", done)
     return service
 
 

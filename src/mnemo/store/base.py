@@ -162,9 +162,15 @@ class Store(Protocol):
         """The text.ANALYZER_VERSION the keyword postings were written with ('' if unknown)."""
         ...
 
-    def reindex_keywords(self, batches: Iterable[Sequence[Passage]], version: str) -> int:
-        """Rewrite the stored context and keyword postings of the passages in `batches`, then
-        record `version` as the analyzer they follow. Returns how many passages it took."""
+    def reindex_keywords(
+        self,
+        batches: Iterable[Sequence[Passage]],
+        version: str,
+        messages: Iterable[Sequence[Message]] = (),
+    ) -> int:
+        """Rewrite the stored context and keyword postings of the passages in `batches` and of
+        the recall messages in `messages`, then record `version` as the analyzer they follow.
+        Returns how many passages and messages it took."""
         ...
 
     def vector_search(
@@ -217,7 +223,11 @@ class Store(Protocol):
 
     def search_messages(
         self, query: str, filters: MessageFilter, limit: int
-    ) -> list[tuple[Message, float]]: ...
+    ) -> list[tuple[Message, float]]:
+        """(message, BM25 score, higher is better, ties to the earlier message) for free text:
+        the same analysis (mnemo/text.py) and ranking (store/bm25.py) as `lexical_search`, over
+        the messages of the searched agents."""
+        ...
 
     # idempotency keys
     def claim_idempotency_key(self, key: str, request_hash: str) -> IdempotentResponse | None:

@@ -56,7 +56,7 @@ from mnemo.store.postgres_bulk import (
 from mnemo.store.postgres_vectors import EXACT_SCAN_MAX_ROWS, VectorAdapter, VectorSearch
 from mnemo.store.row_order import Neighbourhoods
 from mnemo.store.shared import Expiring
-from mnemo.text import ANALYZER_VERSION, query_terms, search_terms
+from mnemo.text import ANALYZER_VERSION, index_terms, search_terms
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,14 @@ PASSAGE_COLUMNS = (
 )
 PASSAGES = shared.Listing(
     "passages", "p", "passage", f"SELECT {PASSAGE_COLUMNS.format(t='p')} FROM passages p"
+)
+# What a Message is read from: not its lexemes nor the tsvector.
+MESSAGE_COLUMNS = (
+    "{t}.id, {t}.agent_id, {t}.message_type, {t}.content, {t}.conversation_id, {t}.tool_name,"
+    " {t}.tool_call_id, {t}.is_err, {t}.metadata, {t}.created_at, {t}.context"
+)
+MESSAGES = shared.Listing(
+    "messages", "m", "message", f"SELECT {MESSAGE_COLUMNS.format(t='m')} FROM messages m"
 )
 
 
@@ -138,10 +146,10 @@ class PostgresStore:
     def migrate(self) -> list[str]:
         with self._conn() as conn:
             applied = postgres_migrations.apply(conn)
-            # No passages, nothing to re-analyse: what is written from now on is current.
+            # Nothing to re-analyse: what is written from now on is current.
             conn.execute(
-                "UPDATE lexical_index SET analyzer = %s"
-                " WHERE analyzer <> %s AND NOT EXISTS (SELECT 1 FROM passages)",
+                "UPDATE lexical_index SET analyzer = %s WHERE analyzer <> %s"
+                " AND NOT EXISTS (SELECT 1 FROM passages) AND NOT EXISTS (SELECT 1 FROM messages)",
                 (ANALYZER_VERSION, ANALYZER_VERSION),
             )
             if not postgres_postings.intact(conn):  # a bulk load died midway
@@ -692,10 +700,15 @@ class PostgresStore:
         with self._conn() as conn:
             return conn.execute("SELECT analyzer FROM lexical_index").fetchone()["analyzer"]
 
-    def reindex_keywords(self, batches: Iterable[Sequence[Passage]], version: str) -> int:
-        """Rewrite each passage's context and lexemes, then rebuild every posting block from
-        them (writers wait for the rebuild, searches do not). One replica at a time: the
-        others wait for it, find the version current and do nothing."""
+    def reindex_keywords(
+        self,
+        batches: Iterable[Sequence[Passage]],
+        version: str,
+        messages: Iterable[Sequence[Message]] = (),
+    ) -> int:
+        """Rewrite each passage's and message's context and lexemes, then rebuild every posting
+        block from them (writers wait for the rebuild, searches do not). One replica at a
+        time: the others wait for it, find the version current and do nothing."""
         with self._conn() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (REINDEX_LOCK,))
             try:
@@ -713,8 +726,24 @@ class PostgresStore:
                             ],
                         )
                     done += len(batch)
+                passages_done = done
+                for page in messages:
+                    with conn.transaction(), conn.cursor() as cursor:
+                        cursor.executemany(
+                            "UPDATE messages SET context = %s, lexemes = %s, doclen = %s"
+                            " WHERE id = %s",
+                            [
+                                (
+                                    " ".join(m.context),
+                                    *postgres_postings.tsvector(index_terms(m.content, m.context)),
+                                    m.id,
+                                )
+                                for m in page
+                            ],
+                        )
+                    done += len(page)
                 with conn.transaction():
-                    if done:
+                    if passages_done:
                         postgres_postings.rebuild(conn)
                     conn.execute("UPDATE lexical_index SET analyzer = %s", (version,))
             finally:
@@ -777,26 +806,42 @@ class PostgresStore:
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = message_where(filters, SQL)
         with self._conn() as conn:
-            rows = shared.keyset_page(conn, page, shared.MESSAGES, where, params, SQL.mark)
+            rows = shared.keyset_page(conn, page, MESSAGES, where, params, SQL.mark)
         return [shared.message(r) for r in rows]
 
     def search_messages(
         self, query: str, filters: MessageFilter, limit: int
     ) -> list[tuple[Message, float]]:
-        tsquery = _tsquery(query)
-        if not tsquery:
+        terms = search_terms(query)
+        if not terms:
             return []
+        scope, scope_params = "true", []
+        if filters.agent_ids is not None:
+            scope, scope_params = "m.agent_id = ANY(%s)", [list(filters.agent_ids)]
         where, params = message_where(filters, SQL)
-        sql = (
-            "SELECT m.*, ts_rank(m.content_tsv, q) AS score FROM messages m,"
-            " to_tsquery('english', %s) q WHERE m.content_tsv @@ q"
-        )
-        if where:
-            sql += " AND " + " AND ".join(where)
-        sql += " ORDER BY score DESC, m.seq LIMIT %s"
+        passes = " AND ".join(where) or "true"
         with self._conn() as conn:
-            rows = conn.execute(sql, [tsquery, *params, limit]).fetchall()
-        return [(shared.message(r), float(r["score"])) for r in rows]
+            rows = conn.execute(
+                "SELECT u.lexeme AS term, m.seq, greatest(cardinality(u.positions), 1) AS tf,"
+                f" m.doclen, {passes} AS passes FROM messages m, unnest(m.content_tsv) u"
+                f" WHERE m.content_tsv @@ %s::tsquery AND {scope} AND u.lexeme = ANY(%s)",
+                [*params, postgres_postings.any_of(terms), *scope_params, terms],
+            ).fetchall()
+            corpus = conn.execute(
+                f"SELECT count(*) AS n FROM messages m WHERE {scope}", scope_params
+            ).fetchone()["n"]
+            ranked = bm25.rank_rows((tuple(r.values()) for r in rows), terms, corpus, limit)
+            if not ranked:
+                return []
+            found = {
+                r["seq"]: shared.message(r)
+                for r in conn.execute(
+                    f"SELECT m.seq, {MESSAGE_COLUMNS.format(t='m')} FROM messages m"
+                    " WHERE m.seq = ANY(%s)",
+                    [[seq for seq, _ in ranked]],
+                )
+            }
+        return [(found[seq], score) for seq, score in ranked if seq in found]
 
     # ------------------------------------------------------------------ idempotency
 
@@ -853,10 +898,6 @@ def _safe(url: str) -> str:
     return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
 
 
-def _tsquery(query: str) -> str:
-    return " | ".join(query_terms(query))
-
-
 class PostgresDialect:
     """PostgreSQL's side of the shared filters (filters.py): arrays, jsonb operators and
     timestamptz."""
@@ -896,8 +937,8 @@ def _insert_messages(conn: psycopg.Connection[Any], messages: Sequence[Message])
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
-            " tool_name, tool_call_id, is_err, metadata, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " tool_name, tool_call_id, is_err, metadata, created_at, context, lexemes, doclen)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id) DO NOTHING",
             [
                 (
@@ -911,6 +952,8 @@ def _insert_messages(conn: psycopg.Connection[Any], messages: Sequence[Message])
                     m.is_err,
                     Jsonb(m.metadata),
                     m.created_at,
+                    " ".join(m.context),
+                    *postgres_postings.tsvector(index_terms(m.content, m.context)),
                 )
                 for m in messages
             ],

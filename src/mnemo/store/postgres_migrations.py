@@ -509,3 +509,23 @@ def m012_hnsw_mpnet(conn: Any) -> None:
         " WITH (m = 16, ef_construction = 128)"
         " WHERE embedding_handle = 'mnemo/all-mpnet-base-v2'"
     )
+
+
+@migration
+def m013_message_lexemes(conn: Any) -> None:
+    """Recall messages searched as passages are: terms analysed in Python (mnemo/text.py) with
+    the terms of the messages before them in their conversation, written by the store as a
+    tsvector literal in `lexemes` with their count in `doclen`, ranked by store/bm25.py. Both
+    backends then rank them alike. Existing messages get their lexemes from the re-analysis
+    that runs while `lexical_index.analyzer` is not the current one."""
+    for statement in (
+        "ALTER TABLE messages ADD COLUMN context TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE messages ADD COLUMN lexemes TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE messages ADD COLUMN doclen INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages DROP COLUMN content_tsv",
+        "ALTER TABLE messages ADD COLUMN content_tsv tsvector"
+        " GENERATED ALWAYS AS (lexemes::tsvector) STORED",
+        "CREATE INDEX messages_tsv ON messages USING gin (content_tsv)",
+        "UPDATE lexical_index SET analyzer = '' WHERE EXISTS (SELECT 1 FROM messages)",
+    ):
+        conn.execute(statement)

@@ -335,10 +335,22 @@ def read_terms(
 
 
 def lexemes(passage: Passage) -> str:
-    """A passage's keyword terms as a tsvector literal (`lexemes::tsvector` is its text_tsv):
-    each term with as many positions as its frequency, so PostgreSQL counts what SQLite does."""
-    frequencies, _ = bm25.term_frequencies(index_terms(passage.text, passage.context))
-    return " ".join(f"'{_quoted(term)}':{_POSITIONS[tf]}" for term, tf in frequencies.items())
+    """A passage's keyword terms as a tsvector literal (`lexemes::tsvector` is its text_tsv)."""
+    literal, _ = tsvector(index_terms(passage.text, passage.context))
+    return literal
+
+
+def tsvector(terms: list[str]) -> tuple[str, int]:
+    """Index terms as a tsvector literal, each term with as many positions as its frequency, so
+    PostgreSQL counts what SQLite does; and the document's length, as bm25 counts it."""
+    frequencies, length = bm25.term_frequencies(terms)
+    literal = " ".join(f"'{_quoted(term)}':{_POSITIONS[tf]}" for term, tf in frequencies.items())
+    return literal, length
+
+
+def any_of(terms: list[str]) -> str:
+    """A tsquery literal matching documents that hold any of `terms` (analysed already)."""
+    return " | ".join(f"'{_quoted(term)}'" for term in terms)
 
 
 # "1", "1,2", "1,2,3", ...: the positions of a term that occurs that many times.

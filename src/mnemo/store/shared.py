@@ -93,6 +93,7 @@ def message(row: Row) -> Message:
         is_err=bool(row["is_err"]),
         metadata=decoded(row["metadata"]),
         created_at=moment(row["created_at"]),
+        context=row["context"].split(),
     )
 
 

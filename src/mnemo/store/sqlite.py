@@ -44,7 +44,7 @@ from mnemo.store.filters import (
     passage_where,
 )
 from mnemo.store.vector_index import VectorIndex
-from mnemo.text import ANALYZER_VERSION, index_terms, query_terms, search_terms
+from mnemo.text import ANALYZER_VERSION, index_terms, search_terms
 
 BUSY_TIMEOUT_MS = 10_000
 # A posting as bm25.PACKED_POSTING packs it in PostgreSQL.
@@ -86,10 +86,10 @@ class SQLiteStore:
     def migrate(self) -> list[str]:
         with self._write_lock:
             applied = sqlite_migrations.apply(self._writer)
-            # No passages, nothing to re-analyse: what is written from now on is current.
+            # Nothing to re-analyse: what is written from now on is current.
             self._writer.execute(
-                "UPDATE lexical_index SET analyzer = ?"
-                " WHERE analyzer <> ? AND NOT EXISTS (SELECT 1 FROM passages)",
+                "UPDATE lexical_index SET analyzer = ? WHERE analyzer <> ?"
+                " AND NOT EXISTS (SELECT 1 FROM passages) AND NOT EXISTS (SELECT 1 FROM messages)",
                 (ANALYZER_VERSION, ANALYZER_VERSION),
             )
             return applied
@@ -469,7 +469,7 @@ class SQLiteStore:
             changed = row is not None
             if changed:
                 conn.execute("DELETE FROM passage_postings WHERE seq = ?", (row["seq"],))
-                _write_postings(conn, [(passage, row["seq"])])
+                _write_postings(conn, "passage_postings", _passage_terms([(passage, row["seq"])]))
             if changed and vector is not None:
                 # In-memory vector indexes of other processes must notice the new embedding.
                 conn.execute(
@@ -654,9 +654,15 @@ class SQLiteStore:
     def analyzer_version(self) -> str:
         return self._reader().execute("SELECT analyzer FROM lexical_index").fetchone()[0]
 
-    def reindex_keywords(self, batches: Iterable[Sequence[Passage]], version: str) -> int:
-        """Rewrite the context and keyword postings of every passage in `batches`, then record
-        the analyzer `version` they were written with. Returns how many were rewritten."""
+    def reindex_keywords(
+        self,
+        batches: Iterable[Sequence[Passage]],
+        version: str,
+        messages: Iterable[Sequence[Message]] = (),
+    ) -> int:
+        """Rewrite the context and keyword postings of every passage in `batches` and every
+        message in `messages`, then record the analyzer `version` they were written with.
+        Returns how many were rewritten."""
         done = 0
         for batch in batches:
             with self._write() as conn:
@@ -669,8 +675,22 @@ class SQLiteStore:
                     if row is not None:
                         conn.execute("DELETE FROM passage_postings WHERE seq = ?", (row[0],))
                         seqs.append((passage, row[0]))
-                _write_postings(conn, seqs)
+                _write_postings(conn, "passage_postings", _passage_terms(seqs))
             done += len(batch)
+        for page in messages:
+            with self._write() as conn:
+                written = []
+                for message in page:
+                    row = conn.execute(
+                        "UPDATE messages SET context = ? WHERE id = ? RETURNING seq",
+                        (" ".join(message.context), message.id),
+                    ).fetchone()
+                    if row is not None:
+                        conn.execute("DELETE FROM message_postings WHERE seq = ?", (row[0],))
+                        terms = index_terms(message.content, message.context)
+                        written.append((message.agent_id, row[0], terms))
+                _write_postings(conn, "message_postings", written)
+            done += len(page)
         with self._write() as conn:
             conn.execute("UPDATE lexical_index SET analyzer = ?", (version,))
         return done
@@ -743,19 +763,37 @@ class SQLiteStore:
     def search_messages(
         self, query: str, filters: MessageFilter, limit: int
     ) -> list[tuple[Message, float]]:
-        match = _fts_match(query)
-        if not match:
+        terms = search_terms(query)
+        if not terms:
             return []
+        scope, scope_params = "true", []
+        if filters.agent_ids is not None:
+            scope = f"{{table}}.agent_id IN ({','.join('?' * len(filters.agent_ids))})"
+            scope_params = list(filters.agent_ids)
         where, params = message_where(filters, SQL)
-        sql = (
-            "SELECT m.*, bm25(messages_fts) AS rank FROM messages_fts"
-            " JOIN messages m ON m.seq = messages_fts.rowid WHERE messages_fts MATCH ?"
-        )
-        if where:
-            sql += " AND " + " AND ".join(where)
-        sql += " ORDER BY rank LIMIT ?"
-        rows = self._reader().execute(sql, [match, *params, limit]).fetchall()
-        return [(shared.message(row), -row["rank"]) for row in rows]
+        passes = " AND ".join(where) or "1"
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT t.term, t.seq, t.tf, t.doclen, {passes} FROM message_postings t"
+                " JOIN messages m ON m.seq = t.seq"
+                f" WHERE t.term IN ({','.join('?' * len(terms))})"
+                f" AND {scope.format(table='t')}",
+                [*params, *terms, *scope_params],
+            ).fetchall()
+            corpus = conn.execute(
+                f"SELECT count(*) FROM messages m WHERE {scope.format(table='m')}", scope_params
+            ).fetchone()[0]
+            ranked = bm25.rank_rows(rows, terms, corpus, limit)
+            if not ranked:
+                return []
+            found = {
+                row["seq"]: shared.message(row)
+                for row in conn.execute(
+                    f"SELECT * FROM messages WHERE seq IN ({','.join('?' * len(ranked))})",
+                    [seq for seq, _ in ranked],
+                )
+            }
+        return [(found[seq], score) for seq, score in ranked if seq in found]
 
     # ------------------------------------------------------------------ idempotency
 
@@ -808,12 +846,13 @@ WALK_MAX = 8192
 
 
 def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
-    conn.executemany(
-        "INSERT OR IGNORE INTO messages (id, agent_id, message_type, content,"
-        " conversation_id,"
-        " tool_name, tool_call_id, is_err, metadata, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
+    """Messages and their keyword postings; a message whose id is already stored is skipped."""
+    written = []
+    for m in messages:
+        row = conn.execute(
+            "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
+            " tool_name, tool_call_id, is_err, metadata, created_at, context)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq",
             (
                 m.id,
                 m.agent_id,
@@ -825,10 +864,12 @@ def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> N
                 int(m.is_err),
                 json.dumps(m.metadata),
                 format_time(m.created_at),
-            )
-            for m in messages
-        ],
-    )
+                " ".join(m.context),
+            ),
+        ).fetchone()
+        if row is not None:
+            written.append((m.agent_id, row[0], index_terms(m.content, m.context)))
+    _write_postings(conn, "message_postings", written)
 
 
 def _insert_passage_rows(
@@ -855,20 +896,30 @@ def _insert_passage_rows(
         ).lastrowid
         for passage, vector in zip(passages, vectors, strict=True)
     ]
-    _write_postings(conn, zip(passages, seqs, strict=True))
+    passage_terms = _passage_terms(zip(passages, seqs, strict=True))
+    _write_postings(conn, "passage_postings", passage_terms)
     return seqs
 
 
-def _write_postings(conn: sqlite3.Connection, passages: Iterable[tuple[Passage, Any]]) -> None:
-    """The keyword postings of passages just written, each with its seq."""
+def _write_postings(
+    conn: sqlite3.Connection, table: str, documents: Iterable[tuple[str, int, list[str]]]
+) -> None:
+    """The keyword postings of documents just written to `table` (passage_postings or
+    message_postings), each given as (agent id, seq, index terms)."""
     rows = []
-    for passage, seq in passages:
-        frequencies, length = bm25.term_frequencies(index_terms(passage.text, passage.context))
-        rows.extend((term, passage.agent_id, seq, tf, length) for term, tf in frequencies.items())
+    for agent_id, seq, terms in documents:
+        frequencies, length = bm25.term_frequencies(terms)
+        rows.extend((term, agent_id, seq, tf, length) for term, tf in frequencies.items())
     conn.executemany(
-        "INSERT INTO passage_postings (term, agent_id, seq, tf, doclen) VALUES (?, ?, ?, ?, ?)",
-        rows,
+        f"INSERT INTO {table} (term, agent_id, seq, tf, doclen) VALUES (?, ?, ?, ?, ?)", rows
     )
+
+
+def _passage_terms(
+    passages: Iterable[tuple[Passage, Any]],
+) -> Iterator[tuple[str, int, list[str]]]:
+    for passage, seq in passages:
+        yield passage.agent_id, seq, index_terms(passage.text, passage.context)
 
 
 def _best_passing(
@@ -931,11 +982,6 @@ def _seqs_where(
             )
         )
     return np.array(kept, dtype=np.int64)
-
-
-def _fts_match(query: str) -> str:
-    """Any of the query's terms, each quoted so FTS5 syntax in user text is inert."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in query_terms(query))
 
 
 class SQLiteDialect:

@@ -242,3 +242,34 @@ def m005_passages_by_type(conn: sqlite3.Connection) -> None:
         "CREATE INDEX passages_type_agent ON passages"
         """ (json_extract(metadata, '$."type"'), agent_id, created_at, seq)"""
     )
+
+
+@migration
+def m006_message_postings(conn: sqlite3.Connection) -> None:
+    """Recall messages searched as passages are: terms analysed in Python (mnemo/text.py) with
+    the terms of the messages before them in their conversation, ranked by store/bm25.py, so
+    both backends rank them alike. Existing messages get their postings from the re-analysis
+    that runs while `lexical_index.analyzer` is not the current one."""
+    _run_script(
+        conn,
+        """
+        DROP TRIGGER messages_fts_insert;
+        DROP TRIGGER messages_fts_delete;
+        DROP TRIGGER messages_fts_update;
+        DROP TABLE messages_fts;
+        ALTER TABLE messages ADD COLUMN context TEXT NOT NULL DEFAULT '';
+        CREATE TABLE message_postings (
+            term TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            tf INTEGER NOT NULL,
+            doclen INTEGER NOT NULL,
+            PRIMARY KEY (term, agent_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX message_postings_seq ON message_postings (seq);
+        CREATE TRIGGER messages_postings_delete AFTER DELETE ON messages BEGIN
+            DELETE FROM message_postings WHERE seq = old.seq;
+        END;
+        UPDATE lexical_index SET analyzer = '' WHERE EXISTS (SELECT 1 FROM messages);
+        """,
+    )
