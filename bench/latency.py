@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,26 +196,65 @@ class Target:
             f"/v1/agents/{self.agent_id}/archival-memory", json={"text": text}
         ).raise_for_status()
 
+    def search_messages(self, query: str) -> None:
+        self.client.get(
+            f"/v1/agents/{self.agent_id}/messages/search", params={"query": query, "limit": 10}
+        ).raise_for_status()
+
+    def import_conversation(self, texts: list[str]) -> None:
+        """One session's messages, as the session-end hook sends them."""
+        import_conversation(self.client, self.agent_id, texts)
+
+
+def import_conversation(client: httpx.Client, agent_id: str, texts: list[str]) -> None:
+    """`texts` as one new conversation's messages, user and assistant in turn."""
+    conversation = f"session-{random.getrandbits(48):012x}"
+    messages = [
+        {
+            "role": "user" if i % 2 == 0 else "assistant",
+            "content": text,
+            "conversation_id": conversation,
+        }
+        for i, text in enumerate(texts)
+    ]
+    client.post(
+        f"/v1/agents/{agent_id}/messages/import", json={"messages": messages}, timeout=3600
+    ).raise_for_status()
+
 
 def measure(
     targets: dict[str, Target], queries: list[str], inserts: list[str], rounds: int
 ) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
-    """Search p50/p95 then insert p50/p95 of each target, the same requests to each. The
-    requests are split into `rounds` that alternate between the targets, so a slower spell of
-    the machine falls on every backend alike instead of on whichever ran then."""
-    searches: dict[str, list[float]] = {name: [] for name in targets}
-    writes: dict[str, list[float]] = {name: [] for name in targets}
+    """Search p50/p95 then insert p50/p95 of each target, the same requests to each."""
     for target in targets.values():
         target.search("warm")
-    for request, texts, samples in (
-        (Target.search, queries, searches),
-        (Target.insert, inserts, writes),
-    ):
+    timings = alternate(
+        targets, {"search": (Target.search, queries), "insert": (Target.insert, inserts)}, rounds
+    )
+    return {name: (kinds["search"], kinds["insert"]) for name, kinds in timings.items()}
+
+
+def alternate(
+    targets: dict[str, Target],
+    requests: dict[str, tuple[Callable[[Target, Any], None], Sequence[Any]]],
+    rounds: int,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """p50/p95 of each kind of request (a method of Target, and its arguments) on each target,
+    the same requests to each. The requests are split into `rounds` that alternate between the
+    targets, so a slower spell of the machine falls on every backend alike instead of on
+    whichever ran then."""
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {kind: [] for kind in requests} for name in targets
+    }
+    for kind, (request, arguments) in requests.items():
         for r in range(rounds):
-            chunk = texts[r * len(texts) // rounds : (r + 1) * len(texts) // rounds]
+            chunk = arguments[r * len(arguments) // rounds : (r + 1) * len(arguments) // rounds]
             for name, target in targets.items():
-                samples[name] += sample(functools.partial(request, target), chunk)
-    return {name: (summary(searches[name]), summary(writes[name])) for name in targets}
+                samples[name][kind] += sample(functools.partial(request, target), chunk)
+    return {
+        name: {kind: summary(values) for kind, values in kinds.items()}
+        for name, kinds in samples.items()
+    }
 
 
 @contextmanager

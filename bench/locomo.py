@@ -4,10 +4,11 @@ One agent per conversation, one passage per dialog turn (`"<speaker>: <text>"`, 
 turn's `dia_id`, dated by its session). Every question of categories 1-4 is asked through
 `GET /v1/agents/{id}/archival-memory/search`; a hit is a result whose tag is one of the question's
 evidence `dia_id`s. Prints recall@5, recall@10 and MRR per category for the lexical, vector and
-default (hybrid) modes, then sweeps the fusion weight offline over the two rankings (the same
-`fuse_scores` the server uses; a keyword candidate outside the vector ranking's top 100 counts a
-cosine of 0 here, where the server computes it), so the defaults in config.py can be chosen by
-measurement.
+default (hybrid) modes, and for the same turns stored as recall messages and found by
+`GET /v1/agents/{id}/messages/search`. Then sweeps the fusion weight offline over the two
+rankings (the same `fuse_scores` the server uses; a keyword candidate outside the vector
+ranking's top 100 counts a cosine of 0 here, where the server computes it), so the defaults in
+config.py can be chosen by measurement.
 
     .venv/bin/python bench/locomo.py                       # ../shared/bench-data/locomo-dev.json
     .venv/bin/python bench/locomo.py --data other.json --url http://127.0.0.1:8283
@@ -72,6 +73,14 @@ def turns(conversation: dict[str, Any]) -> list[dict[str, Any]]:
                 passage["created_at"] = created_at
             out.append(passage)
     return out
+
+
+def as_message(turn: dict[str, Any]) -> dict[str, Any]:
+    """A turn (as `turns` gives it) as a recall message, its dia_id in its metadata."""
+    message = {"role": "user", "content": turn["text"], "metadata": {"dia_id": turn["tags"][0]}}
+    if "created_at" in turn:
+        message["created_at"] = turn["created_at"]
+    return message
 
 
 def evidence_ids(qa: dict[str, Any]) -> set[str]:
@@ -161,6 +170,12 @@ def run(client: httpx.Client, conversations: list[dict[str, Any]]) -> dict[str, 
                 json={"passages": passages[start : start + 1000]},
                 timeout=600,
             ).raise_for_status()
+        # The same turns as recall messages of the agent, searched by messages/search.
+        client.post(
+            f"/v1/agents/{agent_id}/messages/import",
+            json={"messages": [as_message(turn) for turn in passages]},
+            timeout=600,
+        ).raise_for_status()
         for qa in sample.get("qa", []):
             gold = evidence_ids(qa)
             if qa.get("category") in CATEGORIES and gold:
@@ -183,6 +198,16 @@ def run(client: httpx.Client, conversations: list[dict[str, Any]]) -> dict[str, 
             rows.append((category, score([tag for _, tag, _ in hits], gold)))
         results[mode] = summarise(rows)
         print(f"{mode}: {results[mode]['1-4']}", file=sys.stderr)
+
+    rows = []
+    for category, gold, agent_id, question in questions:
+        response = client.get(
+            f"/v1/agents/{agent_id}/messages/search", params={"query": question, "limit": 10}
+        )
+        response.raise_for_status()
+        rows.append((category, score([m["metadata"]["dia_id"] for m in response.json()], gold)))
+    results["messages"] = summarise(rows)
+    print(f"messages: {results['messages']['1-4']}", file=sys.stderr)
 
     from mnemo.service import fuse_scores
 

@@ -4,6 +4,7 @@ p50 of each, and the ratio.
     .venv/bin/python bench/versus.py --baseline HEAD~3
     .venv/bin/python bench/versus.py --baseline main --backend postgres
     .venv/bin/python bench/versus.py --baseline HEAD~1 --query-words 300   # long prompts
+    .venv/bin/python bench/versus.py --baseline HEAD~1 --messages 100000   # recall messages
 
 Both servers run at once, on the same seeded passages (each its own database: a SQLite data
 directory or an embedded PostgreSQL), and the timed requests alternate between them in rounds,
@@ -31,6 +32,8 @@ from latency import (
     ROOT,
     Target,
     add_embedding_option,
+    alternate,
+    import_conversation,
     measure,
     postgres_url,
     seed,
@@ -38,6 +41,9 @@ from latency import (
     serving,
     vocabulary,
 )
+
+SESSION_MESSAGES = 50  # messages a session's import holds
+SEED_SESSIONS = 100  # sessions seeded between progress lines
 
 
 @contextmanager
@@ -71,6 +77,13 @@ def main() -> None:
         type=int,
         help="search with queries of this many words (default: 8 to 24, as the other benches)",
     )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=0,
+        help="also give the agent this many recall messages (sessions of SESSION_MESSAGES,"
+        " zipf words) and time message search and a session's import",
+    )
     args = parser.parse_args()
     words = vocabulary()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
@@ -94,6 +107,24 @@ def main() -> None:
             queries = [" ".join(rng.choices(words, k=args.query_words)) for _ in queries]
         inserts = sentences(random.Random(4), words, args.runs)
         timings = measure(targets, queries, inserts, args.rounds)
+        if args.messages:
+            for target in targets.values():
+                seed_messages(target, args.messages, words)
+            sessions = sentences(random.Random(5), words, args.runs * SESSION_MESSAGES // 10, True)
+            recall = alternate(
+                targets,
+                {
+                    "message search": (Target.search_messages, queries),
+                    "session import": (
+                        Target.import_conversation,
+                        [
+                            sessions[i : i + SESSION_MESSAGES]
+                            for i in range(0, len(sessions), SESSION_MESSAGES)
+                        ],
+                    ),
+                },
+                args.rounds,
+            )
     (baseline_search, baseline_insert), (search, insert) = timings.values()
     result = {
         "backend": args.backend,
@@ -108,7 +139,26 @@ def main() -> None:
             "insert": round(insert["p50_ms"] / baseline_insert["p50_ms"], 3),
         },
     }
+    if args.messages:
+        (_, baseline_recall), (_, this_recall) = recall.items()
+        result["messages"] = args.messages
+        result["recall_messages_ms"] = recall
+        result["this_over_baseline"] |= {
+            kind: round(this_recall[kind]["p50_ms"] / baseline_recall[kind]["p50_ms"], 3)
+            for kind in this_recall
+        }
     print(json.dumps(result, indent=2))
+
+
+def seed_messages(target: Target, count: int, words: list[str]) -> None:
+    """`count` messages of zipf-distributed words, in sessions of SESSION_MESSAGES."""
+    rng = random.Random(9)
+    for start in range(0, count, SEED_SESSIONS * SESSION_MESSAGES):
+        size = min(SEED_SESSIONS * SESSION_MESSAGES, count - start)
+        texts = sentences(rng, words, size, True)
+        for i in range(0, size, SESSION_MESSAGES):
+            import_conversation(target.client, target.agent_id, texts[i : i + SESSION_MESSAGES])
+        print(f"  seeded {start + size}/{count} messages", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -92,4 +92,6 @@ def test_locomo_bench_reports_recall(server: ServerProcess, tmp_path: Path) -> N
         assert set(results[mode]) == {"1", "2", "4", "1-4"}
         assert results[mode]["1-4"]["r@10"] == 100.0  # five turns: everything is in the top 10
     assert results["hybrid"]["1"]["mrr"] >= 50.0  # Biscuit's turn is first or second
+    # The turns as recall messages: ranked by the same keyword index as the lexical mode.
+    assert results["messages"]["1-4"]["r@10"] == results["lexical"]["1-4"]["r@10"] > 0
     assert results["fusion_sweep_top5"][0]["r@10"] == 100.0

@@ -58,7 +58,7 @@ def test_sqlite_packs_postings_as_postgresql_does() -> None:
 
     conn = sqlite3.connect(":memory:")
     rows = [(10, 1, 4), (11, 300, 70_000), (2**38, 7, 9)]
-    select = f"SELECT {_PACKED} FROM (SELECT ? AS seq, ? AS tf, ? AS doclen)"
+    select = f"SELECT {_PACKED.format(t='p')} FROM (SELECT ? AS seq, ? AS tf, ? AS doclen) p"
     packed = [conn.execute(select, row).fetchone()[0] for row in rows]
     assert packed == _packed(rows).tolist()
 
@@ -75,3 +75,26 @@ def test_rank_takes_frequencies_from_all_postings_and_ranks_only_passing_ones() 
     ranked = bm25.rank([(found, passing)], corpus=10, limit=5)
     assert [seq for seq, _ in ranked] == [2]
     assert ranked[0][1] == pytest.approx(_score(10, 3, 1, 4, 4.0))
+
+
+def test_corpus_sizes_count_small_scopes_each_time_and_reuse_a_large_ones_count() -> None:
+    from mnemo.store.shared import CorpusSizes
+
+    sizes = CorpusSizes(exact_max=10, ttl=60)
+    documents = {("small",): 4, ("large",): 500}
+    asked: list[tuple[tuple[str, ...] | None, int | None]] = []
+
+    def counter(scope: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        def count(limit: int | None) -> int:
+            asked.append((scope, limit))
+            return documents[scope] if limit is None else min(documents[scope], limit)
+
+        return count
+
+    assert sizes.size(("small",), counter(("small",))) == 4
+    documents[("small",)] = 5
+    assert sizes.size(("small",), counter(("small",))) == 5  # counted again
+    assert sizes.size(("large",), counter(("large",))) == 500
+    documents[("large",)] = 510
+    assert sizes.size(("large",), counter(("large",))) == 500  # reused
+    assert asked == [(("small",), 11), (("small",), 11), (("large",), 11), (("large",), None)]

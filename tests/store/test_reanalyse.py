@@ -143,7 +143,7 @@ def test_messages_stored_before_the_upgrade_are_found_after_it(
     """A database made by the previous version (every migration but the messages' keyword
     index), holding messages: the upgrade asks for a re-analysis, which indexes them."""
     migrations = sqlite_migrations if backend == "sqlite" else postgres_migrations
-    newest = {"sqlite": "m006_message_postings", "postgres": "m013_message_lexemes"}[backend]
+    newest = {"sqlite": "m006_message_terms", "postgres": "m013_message_lexemes"}[backend]
     assert migrations.MIGRATIONS[-1][0] == newest
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:-1])
     if backend == "sqlite":

@@ -72,6 +72,11 @@ class MessageFilter:
     start: datetime | None = None
     end: datetime | None = None
 
+    @property
+    def narrows(self) -> bool:
+        """Whether anything but the agents restricts which messages pass."""
+        return bool(self.conversation_id or self.message_types or self.start or self.end)
+
 
 @dataclass
 class AgentContents:

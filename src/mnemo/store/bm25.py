@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,32 +95,6 @@ def rank(
         average_length=length / frequency,
         limit=limit,
     )
-
-
-def rank_rows(
-    rows: Iterable[tuple[str, int, int, int, bool]],
-    terms: Sequence[str],
-    corpus: int,
-    limit: int,
-) -> list[tuple[int, float]]:
-    """`rank` over postings read one per row: (term, seq, term frequency, length, whether the
-    document passes the search's filters). Recall messages are ranked so on both stores."""
-    found: dict[str, list[int]] = {}
-    passing: dict[str, list[int]] = {}
-    for term, seq, tf, length, passes in rows:
-        packed = (seq << SEQ_SHIFT) | (min(tf, TF_MAX) << TF_SHIFT) | min(length, LENGTH_MAX)
-        found.setdefault(term, []).append(packed)
-        if passes:
-            passing.setdefault(term, []).append(packed)
-    return rank(
-        [(_sorted(found[t]), _sorted(passing.get(t, []))) for t in terms if t in found],
-        corpus,
-        limit,
-    )
-
-
-def _sorted(packed: list[int]) -> np.ndarray:
-    return np.sort(np.array(packed, dtype=np.int64))
 
 
 def top_passages(

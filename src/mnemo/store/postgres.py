@@ -55,14 +55,12 @@ from mnemo.store.postgres_bulk import (
 )
 from mnemo.store.postgres_vectors import EXACT_SCAN_MAX_ROWS, VectorAdapter, VectorSearch
 from mnemo.store.row_order import Neighbourhoods
-from mnemo.store.shared import Expiring
+from mnemo.store.shared import CORPUS_EXACT_MAX, CORPUS_TTL, Expiring
 from mnemo.text import ANALYZER_VERSION, index_terms, search_terms
 
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=5)
-CORPUS_EXACT_MAX = 20_000  # agents up to this size get an exact passage count per search
-CORPUS_TTL = 300.0  # seconds a larger agent's passage count is reused
 REINDEX_LOCK = 0x6D6E656D6F02  # advisory lock: one replica re-analyses the passages at a time
 SINGLE_MODEL_TTL = 60.0  # seconds an agent found on one embedding model is not checked again
 # A pooled connection back for less than this long is lent without a check round trip (as
@@ -112,6 +110,7 @@ class PostgresStore:
         self.compactor = postgres_postings.Compactor(self._conn, compact_after)
         self._copier = PassageCopier(self._vector_adapter)
         self._corpus_sizes = Expiring[tuple[str, ...] | None, int](CORPUS_TTL)
+        self._message_corpus = shared.CorpusSizes()
         self._single_model = Expiring[tuple[str, str], bool](SINGLE_MODEL_TTL)
         self._row_order: Neighbourhoods | None = None  # set during a bulk load
         self._bulk_writer: bulk_writer.BulkWriter[PassageBatch] | None = None  # likewise
@@ -728,18 +727,16 @@ class PostgresStore:
                     done += len(batch)
                 passages_done = done
                 for page in messages:
-                    with conn.transaction(), conn.cursor() as cursor:
-                        cursor.executemany(
-                            "UPDATE messages SET context = %s, lexemes = %s, doclen = %s"
-                            " WHERE id = %s",
-                            [
-                                (
-                                    " ".join(m.context),
-                                    *postgres_postings.tsvector(index_terms(m.content, m.context)),
-                                    m.id,
-                                )
-                                for m in page
-                            ],
+                    with conn.transaction():
+                        rows = conn.execute(
+                            "UPDATE messages m SET context = c.context"
+                            " FROM unnest(%s::text[], %s::text[]) c (id, context)"
+                            " WHERE m.id = c.id RETURNING m.id, m.seq",
+                            ([m.id for m in page], [" ".join(m.context) for m in page]),
+                        ).fetchall()
+                        seqs = {r["id"]: r["seq"] for r in rows}
+                        _write_message_lexemes(
+                            conn, [(m, seqs[m.id]) for m in page if m.id in seqs]
                         )
                     done += len(page)
                 with conn.transaction():
@@ -817,23 +814,46 @@ class PostgresStore:
             return []
         scope, scope_params = "true", []
         if filters.agent_ids is not None:
-            scope, scope_params = "m.agent_id = ANY(%s)", [list(filters.agent_ids)]
+            scope, scope_params = "l.agent_id = ANY(%s)", [list(filters.agent_ids)]
         where, params = message_where(filters, SQL)
-        passes = " AND ".join(where) or "true"
+        passes = " AND ".join(where) if filters.narrows else "true"
+        params = params if filters.narrows else []
+        join = "JOIN messages m ON m.seq = l.message_seq" if filters.narrows else ""
         with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT u.lexeme AS term, m.seq, greatest(cardinality(u.positions), 1) AS tf,"
-                f" m.doclen, {passes} AS passes FROM messages m, unnest(m.content_tsv) u"
-                f" WHERE m.content_tsv @@ %s::tsquery AND {scope} AND u.lexeme = ANY(%s)",
-                [*params, postgres_postings.any_of(terms), *scope_params, terms],
-            ).fetchall()
-            corpus = conn.execute(
-                f"SELECT count(*) AS n FROM messages m WHERE {scope}", scope_params
-            ).fetchone()["n"]
-            ranked = bm25.rank_rows((tuple(r.values()) for r in rows), terms, corpus, limit)
+            # Each term's postings, and those of the messages passing the filters, packed as
+            # bm25.PACKED_POSTING. Of each matching message's tsvector only the query's
+            # lexemes are unnested: setweight marks them, ts_filter keeps them. The planner
+            # prices the tsquery test of a row too low and would scan every message; the GIN
+            # index reads only those holding a query term.
+            with conn.transaction():
+                conn.execute("SET LOCAL enable_seqscan = off")
+                rows = conn.execute(
+                    f"SELECT t.term, string_agg({bm25.PACKED_POSTING}, ''::bytea) AS every,"
+                    f" string_agg({bm25.PACKED_POSTING}, ''::bytea) FILTER (WHERE t.passes) AS kept"
+                    " FROM (SELECT u.lexeme AS term, l.message_seq AS passage_seq, l.doclen,"
+                    f"        cardinality(u.positions) AS tf, {passes} AS passes"
+                    f"       FROM message_lexemes l {join},"
+                    "        unnest(ts_filter(setweight(l.lexemes, 'A', %s), '{a}')) u"
+                    f"      WHERE l.lexemes @@ %s::tsquery AND {scope}) t"
+                    " GROUP BY t.term",
+                    [*params, terms, postgres_postings.any_of(terms), *scope_params],
+                ).fetchall()
+            found = {
+                r["term"]: (np.sort(bm25.unpack(r["every"])), np.sort(bm25.unpack(r["kept"])))
+                for r in rows
+            }
+            corpus = self._message_corpus.size(
+                tuple(sorted(filters.agent_ids)) if filters.agent_ids is not None else None,
+                lambda limit: conn.execute(
+                    f"SELECT count(*) AS n FROM (SELECT FROM message_lexemes l WHERE {scope}"
+                    f" {'' if limit is None else f'LIMIT {limit}'}) c",
+                    scope_params,
+                ).fetchone()["n"],
+            )
+            ranked = bm25.rank([found[t] for t in terms if t in found], corpus, limit)
             if not ranked:
                 return []
-            found = {
+            messages = {
                 r["seq"]: shared.message(r)
                 for r in conn.execute(
                     f"SELECT m.seq, {MESSAGE_COLUMNS.format(t='m')} FROM messages m"
@@ -841,7 +861,7 @@ class PostgresStore:
                     [[seq for seq, _ in ranked]],
                 )
             }
-        return [(found[seq], score) for seq, score in ranked if seq in found]
+        return [(messages[seq], score) for seq, score in ranked if seq in messages]
 
     # ------------------------------------------------------------------ idempotency
 
@@ -932,14 +952,15 @@ SQL = PostgresDialect()
 
 
 def _insert_messages(conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:
+    """Messages and their keyword lexemes; a message whose id is already stored is skipped."""
     if not messages:
         return
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
-            " tool_name, tool_call_id, is_err, metadata, created_at, context, lexemes, doclen)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING",
+            " tool_name, tool_call_id, is_err, metadata, created_at, context)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id, seq",
             [
                 (
                     m.id,
@@ -953,8 +974,34 @@ def _insert_messages(conn: psycopg.Connection[Any], messages: Sequence[Message])
                     Jsonb(m.metadata),
                     m.created_at,
                     " ".join(m.context),
-                    *postgres_postings.tsvector(index_terms(m.content, m.context)),
                 )
                 for m in messages
+            ],
+            returning=True,
+        )
+        seqs = {}
+        while True:
+            seqs.update((row["id"], row["seq"]) for row in cursor.fetchall())
+            if not cursor.nextset():
+                break
+    _write_message_lexemes(conn, [(m, seqs[m.id]) for m in messages if m.id in seqs])
+
+
+def _write_message_lexemes(
+    conn: psycopg.Connection[Any], messages: Sequence[tuple[Message, int]]
+) -> None:
+    """The keyword lexemes of messages just written (or re-analysed), each with its seq."""
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO message_lexemes (message_seq, agent_id, lexemes, doclen)"
+            " VALUES (%s, %s, %s::tsvector, %s) ON CONFLICT (message_seq)"
+            " DO UPDATE SET lexemes = excluded.lexemes, doclen = excluded.doclen",
+            [
+                (
+                    seq,
+                    m.agent_id,
+                    *postgres_postings.tsvector(index_terms(m.content, m.context)),
+                )
+                for m, seq in messages
             ],
         )

@@ -514,18 +514,24 @@ def m012_hnsw_mpnet(conn: Any) -> None:
 @migration
 def m013_message_lexemes(conn: Any) -> None:
     """Recall messages searched as passages are: terms analysed in Python (mnemo/text.py) with
-    the terms of the messages before them in their conversation, written by the store as a
-    tsvector literal in `lexemes` with their count in `doclen`, ranked by store/bm25.py. Both
-    backends then rank them alike. Existing messages get their lexemes from the re-analysis
-    that runs while `lexical_index.analyzer` is not the current one."""
+    the terms of the messages before them in their conversation, ranked by store/bm25.py, so
+    both backends rank them alike. Each message's terms are a tsvector in `message_lexemes`
+    (each term with as many positions as its frequency), a narrow table a search reads
+    without the messages' text. Existing messages get theirs from the re-analysis that runs
+    while `lexical_index.analyzer` is not the current one. A message's context is the latest
+    messages of its conversation, read from the conversation's index in time order."""
     for statement in (
         "ALTER TABLE messages ADD COLUMN context TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE messages ADD COLUMN lexemes TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE messages ADD COLUMN doclen INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE messages DROP COLUMN content_tsv",
-        "ALTER TABLE messages ADD COLUMN content_tsv tsvector"
-        " GENERATED ALWAYS AS (lexemes::tsvector) STORED",
-        "CREATE INDEX messages_tsv ON messages USING gin (content_tsv)",
+        """CREATE TABLE message_lexemes (
+            message_seq BIGINT PRIMARY KEY REFERENCES messages (seq) ON DELETE CASCADE,
+            agent_id TEXT NOT NULL,
+            doclen INTEGER NOT NULL,
+            lexemes tsvector NOT NULL
+        )""",
+        "CREATE INDEX message_lexemes_terms ON message_lexemes USING gin (lexemes)",
+        "DROP INDEX messages_conversation",
+        "CREATE INDEX messages_conversation ON messages (conversation_id, created_at, seq)",
         "UPDATE lexical_index SET analyzer = '' WHERE EXISTS (SELECT 1 FROM messages)",
     ):
         conn.execute(statement)

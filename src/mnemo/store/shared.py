@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -170,3 +170,30 @@ class Expiring(Generic[K, V]):
 
     def clear(self) -> None:
         self._values.clear()
+
+
+CORPUS_EXACT_MAX = 20_000  # scopes up to this size get an exact document count per search
+CORPUS_TTL = 300.0  # seconds a larger scope's document count is reused
+
+
+class CorpusSizes:
+    """How many documents BM25's IDF is taken over, per searched scope: counted exactly up to
+    `exact_max`; a larger scope's full count is reused for `ttl` seconds (a few thousand
+    documents more or less barely move an IDF)."""
+
+    def __init__(self, exact_max: int = CORPUS_EXACT_MAX, ttl: float = CORPUS_TTL) -> None:
+        self.exact_max = exact_max
+        self._large = Expiring[tuple[str, ...] | None, int](ttl)
+
+    def size(self, scope: tuple[str, ...] | None, count: Callable[[int | None], int]) -> int:
+        """The size of `scope`; `count(limit)` counts its documents, at most `limit` of them
+        (all when None)."""
+        cached = self._large.get(scope)
+        if cached is not None:
+            return cached
+        counted = count(self.exact_max + 1)
+        if counted <= self.exact_max:
+            return counted
+        counted = count(None)
+        self._large.put(scope, counted)
+        return counted

@@ -44,13 +44,14 @@ from mnemo.store.filters import (
     passage_where,
 )
 from mnemo.store.vector_index import VectorIndex
-from mnemo.text import ANALYZER_VERSION, index_terms, search_terms
+from mnemo.text import ANALYZER_VERSION, OWN_WEIGHT, analyze, index_terms, search_terms
 
 BUSY_TIMEOUT_MS = 10_000
 # A posting as bm25.PACKED_POSTING packs it in PostgreSQL.
+# A posting of a passage_postings row `{t}` as bm25.PACKED_POSTING.
 _PACKED = (
-    f"(seq << {bm25.SEQ_SHIFT}) | (min(tf, {bm25.TF_MAX}) << {bm25.TF_SHIFT})"
-    f" | min(doclen, {bm25.LENGTH_MAX})"
+    f"({{t}}.seq << {bm25.SEQ_SHIFT}) | (min({{t}}.tf, {bm25.TF_MAX}) << {bm25.TF_SHIFT})"
+    f" | min({{t}}.doclen, {bm25.LENGTH_MAX})"
 )
 STALE_CLAIM = timedelta(minutes=5)  # an in-progress Idempotency-Key older than this is dead
 
@@ -78,6 +79,7 @@ class SQLiteStore:
         self._indexes: dict[tuple[str, str], VectorIndex] = {}
         self._indexes_lock = threading.Lock()
         self._corpus_sizes: dict[tuple[str, tuple[Any, ...]], tuple[tuple[Any, ...], int]] = {}
+        self._message_corpus = shared.CorpusSizes()
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=FULL")
@@ -469,7 +471,7 @@ class SQLiteStore:
             changed = row is not None
             if changed:
                 conn.execute("DELETE FROM passage_postings WHERE seq = ?", (row["seq"],))
-                _write_postings(conn, "passage_postings", _passage_terms([(passage, row["seq"])]))
+                _write_postings(conn, [(passage, row["seq"])])
             if changed and vector is not None:
                 # In-memory vector indexes of other processes must notice the new embedding.
                 conn.execute(
@@ -599,7 +601,8 @@ class SQLiteStore:
             # One row per term, its postings packed as bm25.PACKED_POSTING and joined by
             # commas: parsed in C, where a row per posting cost Python a tuple each.
             rows = conn.execute(
-                f"SELECT term, group_concat({_PACKED}) FROM passage_postings"
+                f"SELECT term, group_concat({_PACKED.format(t='passage_postings')})"
+                " FROM passage_postings"
                 f" WHERE term IN ({','.join('?' * len(terms))}){scope} GROUP BY term",
                 [*terms, *scope_params],
             ).fetchall()
@@ -675,21 +678,14 @@ class SQLiteStore:
                     if row is not None:
                         conn.execute("DELETE FROM passage_postings WHERE seq = ?", (row[0],))
                         seqs.append((passage, row[0]))
-                _write_postings(conn, "passage_postings", _passage_terms(seqs))
+                _write_postings(conn, seqs)
             done += len(batch)
         for page in messages:
             with self._write() as conn:
-                written = []
-                for message in page:
-                    row = conn.execute(
-                        "UPDATE messages SET context = ? WHERE id = ? RETURNING seq",
-                        (" ".join(message.context), message.id),
-                    ).fetchone()
-                    if row is not None:
-                        conn.execute("DELETE FROM message_postings WHERE seq = ?", (row[0],))
-                        terms = index_terms(message.content, message.context)
-                        written.append((message.agent_id, row[0], terms))
-                _write_postings(conn, "message_postings", written)
+                conn.executemany(
+                    "UPDATE messages SET terms = ?, context = ?, doclen = ? WHERE id = ?",
+                    [(*_message_terms(m), m.id) for m in page],
+                )
             done += len(page)
         with self._write() as conn:
             conn.execute("UPDATE lexical_index SET analyzer = ?", (version,))
@@ -768,32 +764,50 @@ class SQLiteStore:
             return []
         scope, scope_params = "true", []
         if filters.agent_ids is not None:
-            scope = f"{{table}}.agent_id IN ({','.join('?' * len(filters.agent_ids))})"
+            scope = f"m.agent_id IN ({','.join('?' * len(filters.agent_ids))})"
             scope_params = list(filters.agent_ids)
         where, params = message_where(filters, SQL)
-        passes = " AND ".join(where) or "1"
+        passes = " AND ".join(where) if filters.narrows else "1"
+        params = params if filters.narrows else []
+        # Each term's postings, and those of the messages passing the filters, packed as
+        # bm25.PACKED_POSTING and joined by commas (as lexical_search reads passages'): a
+        # term's frequency in a message is its count in `terms` OWN_WEIGHT times, plus its
+        # count in `context`.
+        frequency = f"min(sum(CASE v.col WHEN 'terms' THEN {OWN_WEIGHT} ELSE 1 END), {bm25.TF_MAX})"
+        packed = (
+            f"(v.doc << {bm25.SEQ_SHIFT}) | ({frequency} << {bm25.TF_SHIFT})"
+            f" | min(m.doclen, {bm25.LENGTH_MAX})"
+        )
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT t.term, t.seq, t.tf, t.doclen, {passes} FROM message_postings t"
-                " JOIN messages m ON m.seq = t.seq"
-                f" WHERE t.term IN ({','.join('?' * len(terms))})"
-                f" AND {scope.format(table='t')}",
+                "SELECT x.term, group_concat(x.packed), group_concat(CASE WHEN x.passes"
+                " THEN x.packed END) FROM"
+                f" (SELECT v.term, {packed} AS packed, {passes} AS passes FROM messages_vocab v"
+                "  CROSS JOIN messages m ON m.seq = v.doc"
+                f"  WHERE v.term IN ({','.join('?' * len(terms))}) AND {scope}"
+                "  GROUP BY v.term, v.doc) x GROUP BY x.term",
                 [*params, *terms, *scope_params],
             ).fetchall()
-            corpus = conn.execute(
-                f"SELECT count(*) FROM messages m WHERE {scope.format(table='m')}", scope_params
-            ).fetchone()[0]
-            ranked = bm25.rank_rows(rows, terms, corpus, limit)
+            found = {term: (_unpacked(every), _unpacked(kept)) for term, every, kept in rows}
+            corpus = self._message_corpus.size(
+                tuple(sorted(filters.agent_ids)) if filters.agent_ids is not None else None,
+                lambda limit: conn.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM messages m WHERE {scope}"
+                    f" {'' if limit is None else f'LIMIT {limit}'})",
+                    scope_params,
+                ).fetchone()[0],
+            )
+            ranked = bm25.rank([found[t] for t in terms if t in found], corpus, limit)
             if not ranked:
                 return []
-            found = {
+            messages = {
                 row["seq"]: shared.message(row)
                 for row in conn.execute(
                     f"SELECT * FROM messages WHERE seq IN ({','.join('?' * len(ranked))})",
                     [seq for seq, _ in ranked],
                 )
             }
-        return [(found[seq], score) for seq, score in ranked if seq in found]
+        return [(messages[seq], score) for seq, score in ranked if seq in messages]
 
     # ------------------------------------------------------------------ idempotency
 
@@ -846,13 +860,13 @@ WALK_MAX = 8192
 
 
 def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
-    """Messages and their keyword postings; a message whose id is already stored is skipped."""
-    written = []
-    for m in messages:
-        row = conn.execute(
-            "INSERT INTO messages (id, agent_id, message_type, content, conversation_id,"
-            " tool_name, tool_call_id, is_err, metadata, created_at, context)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq",
+    """Messages with their keyword terms (messages_fts indexes them); a message whose id is
+    already stored is skipped."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO messages (id, agent_id, message_type, content, conversation_id,"
+        " tool_name, tool_call_id, is_err, metadata, created_at, terms, context, doclen)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
                 m.id,
                 m.agent_id,
@@ -864,12 +878,19 @@ def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> N
                 int(m.is_err),
                 json.dumps(m.metadata),
                 format_time(m.created_at),
-                " ".join(m.context),
-            ),
-        ).fetchone()
-        if row is not None:
-            written.append((m.agent_id, row[0], index_terms(m.content, m.context)))
-    _write_postings(conn, "message_postings", written)
+                *_message_terms(m),
+            )
+            for m in messages
+        ],
+    )
+
+
+def _message_terms(message: Message) -> tuple[str, str, int]:
+    """A message's own terms and its context's, as messages_fts indexes them, and its length
+    as bm25 counts it (own terms OWN_WEIGHT times)."""
+    own = analyze(message.content)
+    _, length = bm25.term_frequencies(own * OWN_WEIGHT + message.context)
+    return " ".join(own), " ".join(message.context), length
 
 
 def _insert_passage_rows(
@@ -896,30 +917,25 @@ def _insert_passage_rows(
         ).lastrowid
         for passage, vector in zip(passages, vectors, strict=True)
     ]
-    passage_terms = _passage_terms(zip(passages, seqs, strict=True))
-    _write_postings(conn, "passage_postings", passage_terms)
+    _write_postings(conn, zip(passages, seqs, strict=True))
     return seqs
 
 
-def _write_postings(
-    conn: sqlite3.Connection, table: str, documents: Iterable[tuple[str, int, list[str]]]
-) -> None:
-    """The keyword postings of documents just written to `table` (passage_postings or
-    message_postings), each given as (agent id, seq, index terms)."""
+def _unpacked(packed: str | None) -> np.ndarray:
+    """Postings as group_concat joins them, in seq order (as both stores hand them to bm25)."""
+    return np.sort(np.fromstring(packed or "", dtype=np.int64, sep=","))
+
+
+def _write_postings(conn: sqlite3.Connection, passages: Iterable[tuple[Passage, Any]]) -> None:
+    """The keyword postings of passages just written, each with its seq."""
     rows = []
-    for agent_id, seq, terms in documents:
-        frequencies, length = bm25.term_frequencies(terms)
-        rows.extend((term, agent_id, seq, tf, length) for term, tf in frequencies.items())
-    conn.executemany(
-        f"INSERT INTO {table} (term, agent_id, seq, tf, doclen) VALUES (?, ?, ?, ?, ?)", rows
-    )
-
-
-def _passage_terms(
-    passages: Iterable[tuple[Passage, Any]],
-) -> Iterator[tuple[str, int, list[str]]]:
     for passage, seq in passages:
-        yield passage.agent_id, seq, index_terms(passage.text, passage.context)
+        frequencies, length = bm25.term_frequencies(index_terms(passage.text, passage.context))
+        rows.extend((term, passage.agent_id, seq, tf, length) for term, tf in frequencies.items())
+    conn.executemany(
+        "INSERT INTO passage_postings (term, agent_id, seq, tf, doclen) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def _best_passing(

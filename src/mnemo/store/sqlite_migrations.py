@@ -245,11 +245,15 @@ def m005_passages_by_type(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m006_message_postings(conn: sqlite3.Connection) -> None:
+def m006_message_terms(conn: sqlite3.Connection) -> None:
     """Recall messages searched as passages are: terms analysed in Python (mnemo/text.py) with
     the terms of the messages before them in their conversation, ranked by store/bm25.py, so
-    both backends rank them alike. Existing messages get their postings from the re-analysis
-    that runs while `lexical_index.analyzer` is not the current one."""
+    both backends rank them alike. The terms are stored with each message (`terms`, `context`,
+    `doclen`) and FTS5 indexes them as they are (its tokenizer only splits them at the spaces
+    between them); `messages_vocab` reads each term's occurrences per message. Existing
+    messages get their terms from the re-analysis that runs while `lexical_index.analyzer` is
+    not the current one. A message's context is the latest messages of its conversation, read
+    from the conversation's index in time order."""
     _run_script(
         conn,
         """
@@ -257,19 +261,31 @@ def m006_message_postings(conn: sqlite3.Connection) -> None:
         DROP TRIGGER messages_fts_delete;
         DROP TRIGGER messages_fts_update;
         DROP TABLE messages_fts;
+        ALTER TABLE messages ADD COLUMN terms TEXT NOT NULL DEFAULT '';
         ALTER TABLE messages ADD COLUMN context TEXT NOT NULL DEFAULT '';
-        CREATE TABLE message_postings (
-            term TEXT NOT NULL,
-            agent_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            tf INTEGER NOT NULL,
-            doclen INTEGER NOT NULL,
-            PRIMARY KEY (term, agent_id, seq)
-        ) WITHOUT ROWID;
-        CREATE INDEX message_postings_seq ON message_postings (seq);
-        CREATE TRIGGER messages_postings_delete AFTER DELETE ON messages BEGIN
-            DELETE FROM message_postings WHERE seq = old.seq;
+        ALTER TABLE messages ADD COLUMN doclen INTEGER NOT NULL DEFAULT 0;
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (
+            terms, context, content='messages', content_rowid='seq',
+            tokenize='unicode61 remove_diacritics 0'
+        );
+        CREATE VIRTUAL TABLE messages_vocab USING fts5vocab (messages_fts, 'instance');
+        INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, terms, context)
+            VALUES (new.seq, new.terms, new.context);
         END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, terms, context)
+            VALUES ('delete', old.seq, old.terms, old.context);
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF terms, context ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, terms, context)
+            VALUES ('delete', old.seq, old.terms, old.context);
+            INSERT INTO messages_fts (rowid, terms, context)
+            VALUES (new.seq, new.terms, new.context);
+        END;
+        DROP INDEX messages_conversation;
+        CREATE INDEX messages_conversation ON messages (conversation_id, created_at, seq);
         UPDATE lexical_index SET analyzer = '' WHERE EXISTS (SELECT 1 FROM messages);
         """,
     )
