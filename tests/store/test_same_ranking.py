@@ -153,6 +153,15 @@ def test_sqlite_and_postgres_rank_messages_the_same(tmp_path: Path, postgres_url
         assert [m.content[:12] for m, _ in everything][:2] == ["Caroline: I ", "Melanie: Wow"]
         in_s2 = sqlite.search_messages("helm rollout", filters[1](agents["sqlite"]), 5)
         assert in_s2 and all(m.conversation_id == "s2" for m, _ in in_s2)
+        # Words the databases' own tokenizers would fold or split are found whole on both.
+        for service, agent_id in ((sqlite, agents["sqlite"]), (postgres, agents["postgres"])):
+            service.add_messages(
+                agent_id,
+                [NewMessage(message_type="user_message", content="ο λόγος, ſtraße, __init__")],
+            )
+            for word in ("λόγος", "ſtraße", "__init__"):
+                hits = service.search_messages(word, MessageFilter(agent_ids=[agent_id]), 5)
+                assert [m.content for m, _ in hits] == ["ο λόγος, ſtraße, __init__"], word
     finally:
         sqlite.store.close()
         postgres.store.close()

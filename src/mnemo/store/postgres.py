@@ -820,28 +820,6 @@ class PostgresStore:
         params = params if filters.narrows else []
         join = "JOIN messages m ON m.seq = l.message_seq" if filters.narrows else ""
         with self._conn() as conn:
-            # Each term's postings, and those of the messages passing the filters, packed as
-            # bm25.PACKED_POSTING. Of each matching message's tsvector only the query's
-            # lexemes are unnested: setweight marks them, ts_filter keeps them. The planner
-            # prices the tsquery test of a row too low and would scan every message; the GIN
-            # index reads only those holding a query term.
-            with conn.transaction():
-                conn.execute("SET LOCAL enable_seqscan = off")
-                rows = conn.execute(
-                    f"SELECT t.term, string_agg({bm25.PACKED_POSTING}, ''::bytea) AS every,"
-                    f" string_agg({bm25.PACKED_POSTING}, ''::bytea) FILTER (WHERE t.passes) AS kept"
-                    " FROM (SELECT u.lexeme AS term, l.message_seq AS passage_seq, l.doclen,"
-                    f"        cardinality(u.positions) AS tf, {passes} AS passes"
-                    f"       FROM message_lexemes l {join},"
-                    "        unnest(ts_filter(setweight(l.lexemes, 'A', %s), '{a}')) u"
-                    f"      WHERE l.lexemes @@ %s::tsquery AND {scope}) t"
-                    " GROUP BY t.term",
-                    [*params, terms, postgres_postings.any_of(terms), *scope_params],
-                ).fetchall()
-            found = {
-                r["term"]: (np.sort(bm25.unpack(r["every"])), np.sort(bm25.unpack(r["kept"])))
-                for r in rows
-            }
             corpus = self._message_corpus.size(
                 tuple(sorted(filters.agent_ids)) if filters.agent_ids is not None else None,
                 lambda limit: conn.execute(
@@ -850,6 +828,32 @@ class PostgresStore:
                     scope_params,
                 ).fetchone()["n"],
             )
+            # The messages to rank come from the GIN index, and from the agent index too while
+            # the agents' messages are few; of many, the agent index would read them all.
+            column = "l.agent_id" if corpus <= CORPUS_EXACT_MAX else "(l.agent_id || '')"
+            agents = f"{column} = ANY(%s)" if filters.agent_ids is not None else "true"
+            # Each term's postings, and those of the messages passing the filters, packed as
+            # bm25.PACKED_POSTING. Of each matching message's tsvector only the query's
+            # lexemes are unnested: setweight marks them, ts_filter keeps them. The planner
+            # prices the tsquery test of a row too low and would scan every message.
+            with conn.transaction():
+                conn.execute("SET LOCAL enable_seqscan = off")
+                rows = conn.execute(
+                    f"SELECT t.term, string_agg({bm25.PACKED_POSTING}, ''::bytea) AS every,"
+                    f" string_agg({bm25.PACKED_POSTING}, ''::bytea) FILTER (WHERE t.passes)"
+                    " AS kept"
+                    " FROM (SELECT u.lexeme AS term, l.message_seq AS passage_seq, l.doclen,"
+                    f"        cardinality(u.positions) AS tf, {passes} AS passes"
+                    f"       FROM message_lexemes l {join},"
+                    "        unnest(ts_filter(setweight(l.lexemes, 'A', %s), '{a}')) u"
+                    f"      WHERE l.lexemes @@ %s::tsquery AND {agents}) t"
+                    " GROUP BY t.term",
+                    [*params, terms, postgres_postings.any_of(terms), *scope_params],
+                ).fetchall()
+            found = {
+                r["term"]: (np.sort(bm25.unpack(r["every"])), np.sort(bm25.unpack(r["kept"])))
+                for r in rows
+            }
             ranked = bm25.rank([found[t] for t in terms if t in found], corpus, limit)
             if not ranked:
                 return []

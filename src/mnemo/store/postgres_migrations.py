@@ -517,8 +517,9 @@ def m013_message_lexemes(conn: Any) -> None:
     the terms of the messages before them in their conversation, ranked by store/bm25.py, so
     both backends rank them alike. Each message's terms are a tsvector in `message_lexemes`
     (each term with as many positions as its frequency), a narrow table a search reads
-    without the messages' text. Existing messages get theirs from the re-analysis that runs
-    while `lexical_index.analyzer` is not the current one. A message's context is the latest
+    without the messages' text, through its GIN index and its agent index together.
+    Existing messages get theirs from the re-analysis that runs while
+    `lexical_index.analyzer` is not the current one. A message's context is the latest
     messages of its conversation, read from the conversation's index in time order."""
     for statement in (
         "ALTER TABLE messages ADD COLUMN context TEXT NOT NULL DEFAULT ''",
@@ -530,6 +531,7 @@ def m013_message_lexemes(conn: Any) -> None:
             lexemes tsvector NOT NULL
         )""",
         "CREATE INDEX message_lexemes_terms ON message_lexemes USING gin (lexemes)",
+        "CREATE INDEX message_lexemes_agent ON message_lexemes (agent_id)",
         "DROP INDEX messages_conversation",
         "CREATE INDEX messages_conversation ON messages (conversation_id, created_at, seq)",
         "UPDATE lexical_index SET analyzer = '' WHERE EXISTS (SELECT 1 FROM messages)",

@@ -249,11 +249,12 @@ def m006_message_terms(conn: sqlite3.Connection) -> None:
     """Recall messages searched as passages are: terms analysed in Python (mnemo/text.py) with
     the terms of the messages before them in their conversation, ranked by store/bm25.py, so
     both backends rank them alike. The terms are stored with each message (`terms`, `context`,
-    `doclen`) and FTS5 indexes them as they are (its tokenizer only splits them at the spaces
-    between them); `messages_vocab` reads each term's occurrences per message. Existing
-    messages get their terms from the re-analysis that runs while `lexical_index.analyzer` is
-    not the current one. A message's context is the latest messages of its conversation, read
-    from the conversation's index in time order."""
+    `doclen`) and FTS5 indexes them as they are: the `ascii` tokenizer splits them only at the
+    spaces between them and folds no other letter (unicode61 folds the Greek final sigma and
+    other letters the analyzer keeps). `messages_vocab` reads each term's occurrences per
+    message. Existing messages get their terms from the re-analysis that runs while
+    `lexical_index.analyzer` is not the current one. A message's context is the latest
+    messages of its conversation, read from the conversation's index in time order."""
     _run_script(
         conn,
         """
@@ -266,7 +267,7 @@ def m006_message_terms(conn: sqlite3.Connection) -> None:
         ALTER TABLE messages ADD COLUMN doclen INTEGER NOT NULL DEFAULT 0;
         CREATE VIRTUAL TABLE messages_fts USING fts5 (
             terms, context, content='messages', content_rowid='seq',
-            tokenize='unicode61 remove_diacritics 0'
+            tokenize='ascii'
         );
         CREATE VIRTUAL TABLE messages_vocab USING fts5vocab (messages_fts, 'instance');
         INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
