@@ -4,6 +4,7 @@ do recall messages."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,35 +59,40 @@ def _load(service: MemoryService) -> str:
     return agent.id
 
 
-def test_sqlite_and_postgres_rank_the_same(tmp_path: Path, postgres_url: str) -> None:
+@pytest.fixture
+def services(tmp_path: Path, postgres_url: str) -> Iterator[tuple[MemoryService, MemoryService]]:
+    """A service on SQLite and one on PostgreSQL, each with an empty store."""
     sqlite = _service(SQLiteStore(tmp_path / "same.sqlite3"), tmp_path)
     postgres = _service(PostgresStore(fresh_database(postgres_url)), tmp_path)
-    try:
-        ids = {}
-        for name, service in (("sqlite", sqlite), ("postgres", postgres)):
-            agent_id = _load(service)
-            ordered = service.list_passages(PassageFilter(agent_ids=[agent_id]), _all())
-            ids[name] = (agent_id, {p.id: p.text for p in ordered})
-        for query in QUERIES:
-            for mode in SEARCH_MODES:
-                ranked = {}
-                for name, service in (("sqlite", sqlite), ("postgres", postgres)):
-                    agent_id, texts = ids[name]
-                    hits = service.search_passages(
-                        query, PassageFilter(agent_ids=[agent_id]), 5, mode
-                    )
-                    ranked[name] = [(texts[h.passage.id], h.score) for h in hits]
-                assert ranked["sqlite"], (query, mode)
-                assert [t for t, _ in ranked["sqlite"]] == [t for t, _ in ranked["postgres"]], (
-                    query,
-                    mode,
-                )
-                assert [s for _, s in ranked["sqlite"]] == pytest.approx(
-                    [s for _, s in ranked["postgres"]], rel=1e-5
-                )
-    finally:
-        sqlite.store.close()
-        postgres.store.close()
+    yield sqlite, postgres
+    sqlite.store.close()
+    postgres.store.close()
+
+
+def test_sqlite_and_postgres_rank_the_same(
+    services: tuple[MemoryService, MemoryService],
+) -> None:
+    sqlite, postgres = services
+    ids = {}
+    for name, service in (("sqlite", sqlite), ("postgres", postgres)):
+        agent_id = _load(service)
+        ordered = service.list_passages(PassageFilter(agent_ids=[agent_id]), _all())
+        ids[name] = (agent_id, {p.id: p.text for p in ordered})
+    for query in QUERIES:
+        for mode in SEARCH_MODES:
+            ranked = {}
+            for name, service in (("sqlite", sqlite), ("postgres", postgres)):
+                agent_id, texts = ids[name]
+                hits = service.search_passages(query, PassageFilter(agent_ids=[agent_id]), 5, mode)
+                ranked[name] = [(texts[h.passage.id], h.score) for h in hits]
+            assert ranked["sqlite"], (query, mode)
+            assert [t for t, _ in ranked["sqlite"]] == [t for t, _ in ranked["postgres"]], (
+                query,
+                mode,
+            )
+            assert [s for _, s in ranked["sqlite"]] == pytest.approx(
+                [s for _, s in ranked["postgres"]], rel=1e-5
+            )
 
 
 def test_a_passage_is_found_by_the_words_of_the_one_before_it(tmp_path: Path) -> None:
@@ -125,46 +131,43 @@ def _load_messages(service: MemoryService) -> str:
     return agent.id
 
 
-def test_sqlite_and_postgres_rank_messages_the_same(tmp_path: Path, postgres_url: str) -> None:
-    sqlite = _service(SQLiteStore(tmp_path / "same.sqlite3"), tmp_path)
-    postgres = _service(PostgresStore(fresh_database(postgres_url)), tmp_path)
-    try:
-        agents = {"sqlite": _load_messages(sqlite), "postgres": _load_messages(postgres)}
-        filters = [
-            lambda a: MessageFilter(agent_ids=[a]),
-            lambda a: MessageFilter(agent_ids=[a], conversation_id="s2"),
-            lambda a: MessageFilter(agent_ids=[a], message_types=["user_message"]),
-        ]
-        for query in QUERIES:
-            for narrowed in filters:
-                ranked = {
-                    name: [
-                        (m.content, score)
-                        for m, score in service.search_messages(query, narrowed(agents[name]), 5)
-                    ]
-                    for name, service in (("sqlite", sqlite), ("postgres", postgres))
-                }
-                assert [t for t, _ in ranked["sqlite"]] == [t for t, _ in ranked["postgres"]]
-                assert [s for _, s in ranked["sqlite"]] == pytest.approx(
-                    [s for _, s in ranked["postgres"]], rel=1e-5
-                )
-        everything = sqlite.search_messages("LGBTQ support group", filters[0](agents["sqlite"]), 5)
-        # The reply is found by the words of the message before it in its conversation.
-        assert [m.content[:12] for m, _ in everything][:2] == ["Caroline: I ", "Melanie: Wow"]
-        in_s2 = sqlite.search_messages("helm rollout", filters[1](agents["sqlite"]), 5)
-        assert in_s2 and all(m.conversation_id == "s2" for m, _ in in_s2)
-        # Words the databases' own tokenizers would fold or split are found whole on both.
-        for service, agent_id in ((sqlite, agents["sqlite"]), (postgres, agents["postgres"])):
-            service.add_messages(
-                agent_id,
-                [NewMessage(message_type="user_message", content="ο λόγος, ſtraße, __init__")],
+def test_sqlite_and_postgres_rank_messages_the_same(
+    services: tuple[MemoryService, MemoryService],
+) -> None:
+    sqlite, postgres = services
+    agents = {"sqlite": _load_messages(sqlite), "postgres": _load_messages(postgres)}
+    filters = [
+        lambda a: MessageFilter(agent_ids=[a]),
+        lambda a: MessageFilter(agent_ids=[a], conversation_id="s2"),
+        lambda a: MessageFilter(agent_ids=[a], message_types=["user_message"]),
+    ]
+    for query in QUERIES:
+        for narrowed in filters:
+            ranked = {
+                name: [
+                    (m.content, score)
+                    for m, score in service.search_messages(query, narrowed(agents[name]), 5)
+                ]
+                for name, service in (("sqlite", sqlite), ("postgres", postgres))
+            }
+            assert [t for t, _ in ranked["sqlite"]] == [t for t, _ in ranked["postgres"]]
+            assert [s for _, s in ranked["sqlite"]] == pytest.approx(
+                [s for _, s in ranked["postgres"]], rel=1e-5
             )
-            for word in ("λόγος", "ſtraße", "__init__"):
-                hits = service.search_messages(word, MessageFilter(agent_ids=[agent_id]), 5)
-                assert [m.content for m, _ in hits] == ["ο λόγος, ſtraße, __init__"], word
-    finally:
-        sqlite.store.close()
-        postgres.store.close()
+    everything = sqlite.search_messages("LGBTQ support group", filters[0](agents["sqlite"]), 5)
+    # The reply is found by the words of the message before it in its conversation.
+    assert [m.content[:12] for m, _ in everything][:2] == ["Caroline: I ", "Melanie: Wow"]
+    in_s2 = sqlite.search_messages("helm rollout", filters[1](agents["sqlite"]), 5)
+    assert in_s2 and all(m.conversation_id == "s2" for m, _ in in_s2)
+    # Words the databases' own tokenizers would fold or split are found whole on both.
+    for service, agent_id in ((sqlite, agents["sqlite"]), (postgres, agents["postgres"])):
+        service.add_messages(
+            agent_id,
+            [NewMessage(message_type="user_message", content="ο λόγος, ſtraße, __init__")],
+        )
+        for word in ("λόγος", "ſtraße", "__init__"):
+            hits = service.search_messages(word, MessageFilter(agent_ids=[agent_id]), 5)
+            assert [m.content for m, _ in hits] == ["ο λόγος, ſtraße, __init__"], word
 
 
 def _all() -> Page:
