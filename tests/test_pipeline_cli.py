@@ -460,3 +460,53 @@ def test_prune_dry_run_then_delete(user: Cli) -> None:
     assert len(user.passages(type="decision")) == 1  # other types untouched
     refused = user.run("prune", "--older-than", "1d")
     assert refused.returncode == 2 and "--type" in refused.stderr
+
+
+def test_search_conversations_finds_what_was_said(user: Cli) -> None:
+    agent = user.agent()
+    now = datetime.now(UTC)
+
+    def session(name: str, days_ago: int, turns: list[str]) -> None:
+        messages = [
+            {
+                "role": "user" if i % 2 == 0 else "assistant",
+                "content": text,
+                "conversation_id": name,
+                "created_at": (now - timedelta(days=days_ago, minutes=10 - i)).isoformat(),
+            }
+            for i, text in enumerate(turns)
+        ]
+        user.http.post(
+            f"/v1/agents/{agent}/messages/import", json={"messages": messages}
+        ).raise_for_status()
+
+    session("old-session", 20, ["why is the upload test flaky?", "The S3 mock races the retry."])
+    session("new-session", 1, ["the upload test is flaky again", "Pinned the retry to one."])
+    session("other", 1, ["lunch order: pizza", "Two margheritas."])
+
+    found = json.loads(user.ok("search", "upload flaky", "--conversations", "--json"))
+    # Each reply is found by the words of the question before it in its session.
+    assert {m["content"] for m in found} == {
+        "why is the upload test flaky?",
+        "The S3 mock races the retry.",
+        "the upload test is flaky again",
+        "Pinned the retry to one.",
+    }
+    recent = json.loads(
+        user.ok("search", "upload flaky", "--conversations", "--since", "7d", "--json")
+    )
+    assert {m["conversation_id"] for m in recent} == {"new-session"}
+    one = json.loads(
+        user.ok("search", "retry", "--conversations", "--session", "old-session", "--json")
+    )
+    assert [m["content"] for m in one] == ["The S3 mock races the retry."]
+    shown = user.ok("search", "pizza", "--conversations")
+    assert "user" in shown and "other" in shown and "lunch order: pizza" in shown
+
+    for bad, says in (
+        (["search", "--conversations"], "needs a QUERY"),
+        (["search", "x", "--conversations", "--type", "decision"], "--type filter memories"),
+        (["search", "x", "--session", "s1"], "use it with --conversations"),
+    ):
+        result = user.run(*bad)
+        assert result.returncode == 2 and says in result.stderr, (bad, result.stderr)

@@ -31,6 +31,13 @@ def register(commands: Any) -> None:
         help="QUERY is an error: search failures, incidents and fixes",
     )
     p.add_argument("--decisions", action="store_true", help="the ADR log and decision records")
+    p.add_argument(
+        "--conversations",
+        action="store_true",
+        help="QUERY searches what was said in past sessions (recall messages), not the memories;"
+        " with --since, --until and --session",
+    )
+    p.add_argument("--session", metavar="ID", help="with --conversations: one session only")
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     target_options(p)
@@ -77,8 +84,12 @@ def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
 
 @friendly
 def search_command(args: argparse.Namespace) -> int:
+    if args.session and not args.conversations:
+        raise ValueError("--session picks a session's messages: use it with --conversations")
     memory = client(args)
     agent = agent_id(args, memory)
+    if args.conversations:
+        return _conversations(args, memory, agent)
     metadata = _metadata(args.meta)
     if args.env:
         metadata["environment"] = args.env
@@ -122,6 +133,37 @@ def search_command(args: argparse.Namespace) -> int:
             )
         )
     _print(rows, args.json)
+    return 0
+
+
+MEMORY_FILTERS = ("type", "file", "env", "tag", "meta", "similar_bug", "decisions")
+
+
+def _conversations(args: argparse.Namespace, memory: Any, agent: str) -> int:
+    """What was said in past sessions, best match first."""
+    if not args.query:
+        raise ValueError("--conversations needs a QUERY: the words to look for")
+    given = [f"--{name.replace('_', '-')}" for name in MEMORY_FILTERS if getattr(args, name)]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} filter memories; --conversations searches messages"
+            " (filter them with --since, --until, --session)"
+        )
+    rows = memory.search_messages(
+        agent, args.query, args.limit, args.session, args.since, args.until
+    )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        who = str(row.get("message_type", "")).removesuffix("_message")
+        session = str(row.get("conversation_id") or "-")[:8]
+        print(
+            f"{when(row.get('date'))}  {row['score']:.3f} {who:9} {session}  "
+            f"{preview(row.get('content', ''))}"
+        )
+    if not rows:
+        print("nothing said matches")
     return 0
 
 

@@ -344,16 +344,17 @@ class Client:
         query: str,
         limit: int = 10,
         session_id: str | None = None,
-        start_date: str | None = None,
-        end_date: str | None = None,
+        start_date: When = None,
+        end_date: When = None,
     ) -> list[Json]:
-        """Past conversation messages matching `query` (one Claude Code session: `session_id`)."""
+        """Past conversation messages matching `query` (one Claude Code session: `session_id`),
+        between `start_date` and `end_date` (as `search` reads `since` and `until`)."""
         params = {
             "query": query,
             "limit": limit,
             "conversation_id": session_id,
-            "start_date": start_date,
-            "end_date": end_date,
+            "start_date": _bound(start_date),
+            "end_date": _bound(end_date),
         }
         return self.request("GET", f"{queries.agent_path(agent_id)}/messages/search", query=params)
 
