@@ -16,7 +16,7 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import ServerProcess, start_server
 from tests.ui.conftest import screenshot
@@ -135,6 +135,24 @@ def test_browse_search_and_timeline(
     browser.get(f"{server.url}/ui/agents/{project['id']}/search?q=jitter&file=src/upload.py")
     texts = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "ol.results li")]
     assert len(texts) == 1 and "backoff with jitter" in texts[0]
+
+    # What was said: the same page in its conversations mode, chosen in the form.
+    browser.get(f"{server.url}/ui/agents/{project['id']}/search")
+    wait_for(browser, "input[name=q]").send_keys("uploads time out")
+    Select(browser.find_element(By.NAME, "mode")).select_by_value("conversations")
+    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    wait_for(browser, "ol.results li.said")
+    said = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "ol.results li.said")]
+    assert "why do uploads time out?" in said[0], said
+    assert any("No jitter in the retries." in t for t in said), said  # by the question before it
+    screenshot(browser, tmp_path, "search-conversations")
+    browser.find_element(By.CSS_SELECTOR, "ol.results li.said a").click()
+    wait_for(browser, ".message")
+    assert "/sessions/s-1" in browser.current_url
+    browser.get(
+        f"{server.url}/ui/agents/{project['id']}/search?q=uploads&mode=conversations&type=x"
+    )
+    assert "filters of memories" in wait_for(browser, "p.error").text
 
     browser.get(f"{server.url}/ui/agents/{project['id']}/timeline")
     wait_for(browser, "article.session")

@@ -341,27 +341,29 @@ def search(request: Request, agent_id: str, service: Service, _: Viewer) -> Resp
     terms: list[str] = []
     if form["q"].strip():
         try:
-            filters = _search_filters(agent.id, form)
             top_k = int(form["top_k"] or 20)
-            hits = service.search_passages(form["q"], filters, top_k, form["mode"], agent.embedding)
+            if form["mode"] == CONVERSATIONS:
+                results = _said(service, agent.id, form, top_k)
+            else:
+                filters = _search_filters(agent.id, form)
+                hits = service.search_passages(
+                    form["q"], filters, top_k, form["mode"], agent.embedding
+                )
+                results = [
+                    {**passage_json(h.passage), "score": h.score, "similarity": h.similarity}
+                    for h in hits
+                ]
         except (InvalidInput, ValueError) as exc:
             problem = str(exc)
         else:
             terms = sorted(set(analyze(form["q"])))
-            for hit in hits:
-                matched = sorted(set(analyze(hit.passage.text)) & set(terms))
-                results.append(
-                    {
-                        **passage_json(hit.passage),
-                        "score": hit.score,
-                        "similarity": hit.similarity,
-                        "matched_terms": matched,
-                    }
-                )
+            for result in results:
+                words = set(analyze(result.get("text") or result.get("content") or ""))
+                result["matched_terms"] = sorted(words & set(terms))
     payload = {
         "agent": {"id": agent.id, "name": agent.name},
         "form": form,
-        "modes": SEARCH_MODES,
+        "modes": (*SEARCH_MODES, CONVERSATIONS),
         "results": results,
         "terms": terms,
         "problem": problem,
@@ -372,6 +374,28 @@ def search(request: Request, agent_id: str, service: Service, _: Viewer) -> Resp
 
 
 SEARCH_FIELDS = ("q", "mode", "type", "tags", "file", "since", "until", "meta", "top_k")
+CONVERSATIONS = "conversations"  # the search page's mode for what was said in past sessions
+MEMORY_ONLY_FIELDS = ("type", "tags", "file", "meta")
+
+
+def _said(
+    service: MemoryService, agent_id: str, form: dict[str, str], top_k: int
+) -> list[dict[str, Any]]:
+    """The recall messages matching the query, with the dates of the form."""
+    given = [name for name in MEMORY_ONLY_FIELDS if form[name].strip()]
+    if given:
+        raise InvalidInput(
+            f"{', '.join(given)}: filters of memories; conversations are filtered by date only"
+        )
+    filters = MessageFilter(
+        agent_ids=[agent_id],
+        start=parse_bound(form["since"].strip() or None, "since", end=False),
+        end=parse_bound(form["until"].strip() or None, "until", end=True),
+    )
+    return [
+        {**message_json(message), "score": score}
+        for message, score in service.search_messages(form["q"], filters, top_k)
+    ]
 
 
 def _search_filters(agent_id: str, form: dict[str, str]) -> PassageFilter:
