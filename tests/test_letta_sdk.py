@@ -216,6 +216,15 @@ def test_messages_list(letta: Letta, http: httpx.Client) -> None:
     newest = letta.agents.messages.list(agent.id, limit=1)
     assert newest.items[0].content == "A migration timed out."
 
+    # Letta's message search, with each of its modes: all served by the keyword ranking, and
+    # the reply is found by the words of the question before it.
+    for mode in ("fts", "hybrid", "vector"):
+        found = letta.messages.search(query="build red", agent_id=agent.id, search_mode=mode)
+        contents = [getattr(m, "content", None) for m in found]
+        assert contents[:2] == ["Why is the build red?", "A migration timed out."], mode
+    bad = http.post("/v1/messages/search", json={"query": "build", "search_mode": "semantic"})
+    assert bad.status_code in (400, 422) and "search_mode" in bad.text
+
 
 def test_export_import_round_trip(letta: Letta, http: httpx.Client) -> None:
     agent = letta.agents.create(

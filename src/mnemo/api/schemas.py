@@ -155,7 +155,9 @@ class MessageSearch(Body):
     query: str
     agent_id: str | None = None
     conversation_id: str | None = None
-    search_mode: str | None = None
+    # Letta's modes. Messages carry no vectors here: each is served by the keyword ranking
+    # (docs/compat.md).
+    search_mode: Literal["vector", "fts", "hybrid"] | None = None
     limit: int = Field(default=50, ge=1, le=1000)
     start_date: datetime | None = None
     end_date: datetime | None = None

@@ -99,7 +99,7 @@ def search_agent_messages(
 
 @router.post("/v1/messages/search")
 def search_messages(body: MessageSearch, service: Service) -> list[dict[str, Any]]:
-    """Letta Cloud's message search, served locally with full-text ranking."""
+    """Letta Cloud's message search, served locally with keyword ranking (docs/search.md)."""
     filters = MessageFilter(
         agent_ids=[body.agent_id] if body.agent_id else None,
         conversation_id=body.conversation_id,
