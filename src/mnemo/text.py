@@ -109,17 +109,3 @@ def search_terms(query: str) -> list[str]:
 def index_terms(text: str, context: Sequence[str] = ()) -> list[str]:
     """What a passage is indexed under: its own terms OWN_WEIGHT times, then its context's."""
     return analyze(text) * OWN_WEIGHT + list(context)
-
-
-def query_terms(text: str) -> list[str]:
-    """Distinct lower-cased words of a query, stopwords dropped (kept if nothing else is left).
-    For the full-text search of recall messages, which the databases analyse themselves."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    seen: dict[str, None] = {}
-    for word in words:
-        if word not in STOPWORDS:
-            seen.setdefault(word, None)
-    if not seen:
-        for word in words:
-            seen.setdefault(word, None)
-    return list(seen)[:MAX_TERMS]

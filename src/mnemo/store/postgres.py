@@ -77,14 +77,6 @@ PASSAGE_COLUMNS = (
 PASSAGES = shared.Listing(
     "passages", "p", "passage", f"SELECT {PASSAGE_COLUMNS.format(t='p')} FROM passages p"
 )
-# What a Message is read from: not its lexemes nor the tsvector.
-MESSAGE_COLUMNS = (
-    "{t}.id, {t}.agent_id, {t}.message_type, {t}.content, {t}.conversation_id, {t}.tool_name,"
-    " {t}.tool_call_id, {t}.is_err, {t}.metadata, {t}.created_at, {t}.context"
-)
-MESSAGES = shared.Listing(
-    "messages", "m", "message", f"SELECT {MESSAGE_COLUMNS.format(t='m')} FROM messages m"
-)
 
 
 class PostgresStore:
@@ -803,7 +795,7 @@ class PostgresStore:
     def list_messages(self, filters: MessageFilter, page: Page) -> list[Message]:
         where, params = message_where(filters, SQL)
         with self._conn() as conn:
-            rows = shared.keyset_page(conn, page, MESSAGES, where, params, SQL.mark)
+            rows = shared.keyset_page(conn, page, shared.MESSAGES, where, params, SQL.mark)
         return [shared.message(r) for r in rows]
 
     def search_messages(
@@ -860,8 +852,7 @@ class PostgresStore:
             messages = {
                 r["seq"]: shared.message(r)
                 for r in conn.execute(
-                    f"SELECT m.seq, {MESSAGE_COLUMNS.format(t='m')} FROM messages m"
-                    " WHERE m.seq = ANY(%s)",
+                    "SELECT * FROM messages WHERE seq = ANY(%s)",
                     [[seq for seq, _ in ranked]],
                 )
             }

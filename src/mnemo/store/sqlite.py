@@ -47,8 +47,7 @@ from mnemo.store.vector_index import VectorIndex
 from mnemo.text import ANALYZER_VERSION, OWN_WEIGHT, analyze, index_terms, search_terms
 
 BUSY_TIMEOUT_MS = 10_000
-# A posting as bm25.PACKED_POSTING packs it in PostgreSQL.
-# A posting of a passage_postings row `{t}` as bm25.PACKED_POSTING.
+# A posting of the passage_postings row `{t}`, as bm25.PACKED_POSTING packs it in PostgreSQL.
 _PACKED = (
     f"({{t}}.seq << {bm25.SEQ_SHIFT}) | (min({{t}}.tf, {bm25.TF_MAX}) << {bm25.TF_SHIFT})"
     f" | min({{t}}.doclen, {bm25.LENGTH_MAX})"
